@@ -1,0 +1,553 @@
+//! The embedded `local` backend: each session is a private working directory
+//! plus long-lived interpreters (Python; Node for JavaScript and TypeScript)
+//! started on first use, and `bash -c` for commands. Every process starts
+//! through [`launcher::launch`].
+
+pub mod command;
+pub mod files;
+pub mod interpreter;
+pub mod launcher;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex as AsyncMutex, OnceCell};
+
+use crate::backend::{
+    Backend, CallControl, CodeRequest, CommandRequest, ExecOutcome, FileWrite, Language, Listing,
+    ReadFile, Session, SessionOptions, WrittenFile,
+};
+use crate::error::Error;
+use crate::output::{OutputCollector, SpillOpener};
+use files::{ConfinedDir, normalize_rel};
+use interpreter::{Interpreter, Runtime};
+
+/// Settings of the local backend.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Directory under which each session gets its own directory.
+    pub root: PathBuf,
+    /// Python to run (a name on PATH or a path).
+    pub python: String,
+    /// Node.js to run for JavaScript and TypeScript.
+    pub node: String,
+    /// Bytes of stdout and of stderr returned inline per call.
+    pub output_limit: usize,
+    /// Largest file `read_files` returns.
+    pub max_read_bytes: u64,
+    /// Most entries `list_files` returns.
+    pub max_list_entries: usize,
+}
+
+/// An interpreter found on this machine.
+#[derive(Debug, Clone)]
+struct Resolved {
+    program: PathBuf,
+}
+
+/// Interpreters and shell, found once per server and shared by sessions.
+struct Toolchain {
+    python: OnceCell<Result<Resolved, String>>,
+    node: OnceCell<Result<Resolved, String>>,
+    bash: OnceCell<Result<Resolved, String>>,
+}
+
+pub struct LocalBackend {
+    cfg: Arc<LocalConfig>,
+    tools: Arc<Toolchain>,
+}
+
+impl LocalBackend {
+    pub fn new(cfg: LocalConfig) -> Result<Self, Error> {
+        prepare_root(&cfg.root)?;
+        Ok(Self {
+            cfg: Arc::new(cfg),
+            tools: Arc::new(Toolchain {
+                python: OnceCell::new(),
+                node: OnceCell::new(),
+                bash: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// Finds Python in the background, so the first session does not pay for
+    /// it (a pyenv shim, for one, is a shell script that takes a while).
+    pub fn prewarm(&self) {
+        let tools = self.tools.clone();
+        let cfg = self.cfg.clone();
+        tokio::spawn(async move {
+            let _ = resolve_python(&tools, &cfg).await;
+        });
+    }
+}
+
+/// Creates the sessions' root directory, private to this user.
+fn prepare_root(root: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| Error::io(format!("creating the session root {}", root.display()), e))?;
+    let meta = std::fs::symlink_metadata(root)
+        .map_err(|e| Error::io(format!("checking {}", root.display()), e))?;
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != uid {
+        return Err(Error::backend(format!(
+            "the session root {} is not a directory owned by this user; choose another with --workdir-root",
+            root.display()
+        )));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+async fn resolve_python(tools: &Toolchain, cfg: &LocalConfig) -> Result<Resolved, String> {
+    tools
+        .python
+        .get_or_init(|| async {
+            let Some(found) = launcher::which(&cfg.python) else {
+                return Err(format!(
+                    "Python was not found ({:?} is not on PATH). Install Python 3 (e.g. `apt-get install python3`) or pass its path with --python / CODE_INTERPRETER_PYTHON.",
+                    cfg.python
+                ));
+            };
+            // Ask the interpreter for its real executable: version managers
+            // (pyenv, asdf) put slow shell-script shims on PATH.
+            let probe = tokio::process::Command::new(&found)
+                .args(["-c", "import sys; print(sys.executable)"])
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            let program = match tokio::time::timeout(Duration::from_secs(30), probe).await {
+                Ok(Ok(o)) if o.status.success() => {
+                    let p = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+                    if p.is_file() { p } else { found }
+                }
+                _ => {
+                    return Err(format!(
+                        "{} did not run `python -c 'import sys'`; check the installation or pass another with --python",
+                        found.display()
+                    ));
+                }
+            };
+            Ok(Resolved { program })
+        })
+        .await
+        .clone()
+}
+
+async fn resolve_simple(
+    cell: &OnceCell<Result<Resolved, String>>,
+    name: &str,
+    missing: &str,
+) -> Result<Resolved, String> {
+    cell.get_or_init(|| async {
+        match launcher::which(name) {
+            Some(p) => Ok(Resolved {
+                program: std::fs::canonicalize(&p).unwrap_or(p),
+            }),
+            None => Err(missing.to_string()),
+        }
+    })
+    .await
+    .clone()
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn start_session(&self, _opts: SessionOptions) -> Result<Arc<dyn Session>, Error> {
+        let id = crate::ids::local_session_id();
+        let dir = self.cfg.root.join(&id);
+        let work = dir.join("work");
+        let tmp = dir.join("tmp");
+        for d in [&dir, &work, &tmp] {
+            std::fs::create_dir(d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        let confined = Arc::new(ConfinedDir::open(&work)?);
+        let session = Arc::new(LocalSession {
+            id,
+            dir,
+            work,
+            tmp,
+            confined,
+            cfg: self.cfg.clone(),
+            tools: self.tools.clone(),
+            python: AsyncMutex::new(None),
+            node: AsyncMutex::new(None),
+            command_groups: Mutex::new(HashSet::new()),
+            call_seq: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+        });
+        tracing::info!(session = %session.id, dir = %session.dir.display(), "local session started");
+        Ok(session)
+    }
+}
+
+pub struct LocalSession {
+    id: String,
+    dir: PathBuf,
+    work: PathBuf,
+    tmp: PathBuf,
+    confined: Arc<ConfinedDir>,
+    cfg: Arc<LocalConfig>,
+    tools: Arc<Toolchain>,
+    python: AsyncMutex<Option<Interpreter>>,
+    node: AsyncMutex<Option<Interpreter>>,
+    /// Process groups of interpreters and commands, killed when the session stops.
+    command_groups: Mutex<HashSet<i32>>,
+    call_seq: AtomicU64,
+    stopped: AtomicBool,
+}
+
+impl LocalSession {
+    /// The environment every process of the session starts with: built from
+    /// scratch, nothing of the server's own environment.
+    fn env(&self, extra_path: &[&Path]) -> Vec<(String, String)> {
+        let mut path: Vec<String> = Vec::new();
+        for p in extra_path {
+            let s = p.display().to_string();
+            if !path.contains(&s) {
+                path.push(s);
+            }
+        }
+        for p in ["/usr/local/bin", "/usr/bin", "/bin"] {
+            if !path.iter().any(|x| x == p) {
+                path.push(p.to_string());
+            }
+        }
+        let home = self.work.display().to_string();
+        let tmp = self.tmp.display().to_string();
+        vec![
+            ("PATH".into(), path.join(":")),
+            ("HOME".into(), home),
+            ("TMPDIR".into(), tmp.clone()),
+            ("XDG_CACHE_HOME".into(), format!("{tmp}/.cache")),
+            ("MPLCONFIGDIR".into(), format!("{tmp}/.matplotlib")),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("LC_ALL".into(), "C.UTF-8".into()),
+            ("TERM".into(), "dumb".into()),
+            ("NO_COLOR".into(), "1".into()),
+            ("MPLBACKEND".into(), "Agg".into()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+        ]
+    }
+
+    /// Directories of the interpreters found so far, for PATH.
+    fn known_bin_dirs(&self) -> Vec<PathBuf> {
+        [&self.tools.python, &self.tools.node]
+            .iter()
+            .filter_map(|c| c.get().and_then(|r| r.as_ref().ok()))
+            .filter_map(|r| r.program.parent().map(Path::to_path_buf))
+            .collect()
+    }
+
+    fn spill_opener(&self, seq: u64, stream: &'static str) -> SpillOpener {
+        let confined = self.confined.clone();
+        Box::new(move || {
+            let rel = format!(".outputs/call-{seq}-{stream}.txt");
+            confined
+                .create(Path::new(&rel))
+                .map(|f| (f, rel))
+                .map_err(|e| format!("the full output could not be saved: {}", e.tool_message()))
+        })
+    }
+
+    fn collectors(&self) -> (OutputCollector, OutputCollector) {
+        let seq = self.call_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        (
+            OutputCollector::new(
+                self.cfg.output_limit,
+                Some(self.spill_opener(seq, "stdout")),
+            ),
+            OutputCollector::new(
+                self.cfg.output_limit,
+                Some(self.spill_opener(seq, "stderr")),
+            ),
+        )
+    }
+
+    /// Records a process group to kill when the session stops. Commands that
+    /// exited normally stay recorded while processes they started in the
+    /// background may still run; empty groups are pruned.
+    fn track_group(&self, pgid: i32) {
+        if let Ok(mut set) = self.command_groups.lock() {
+            if set.len() >= 64 {
+                // SAFETY: signal 0 only checks whether the group has members.
+                set.retain(|&g| unsafe { libc::kill(-g, 0) } == 0);
+            }
+            set.insert(pgid);
+        }
+    }
+
+    fn untrack_group(&self, pgid: i32) {
+        if let Ok(mut set) = self.command_groups.lock() {
+            set.remove(&pgid);
+        }
+    }
+
+    fn check_alive(&self) -> Result<(), Error> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::SessionGone(format!(
+                "session {} was stopped; start a new one with start_session",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn runtime_program(&self, runtime: Runtime) -> Result<PathBuf, Error> {
+        let r = match runtime {
+            Runtime::Python => resolve_python(&self.tools, &self.cfg).await,
+            Runtime::Node => {
+                resolve_simple(
+                    &self.tools.node,
+                    &self.cfg.node,
+                    &format!(
+                        "Node.js was not found ({:?} is not on PATH); JavaScript and TypeScript need it. Install Node.js (e.g. `apt-get install nodejs`; TypeScript needs Node >= 22.13) or pass its path with --node / CODE_INTERPRETER_NODE.",
+                        self.cfg.node
+                    ),
+                )
+                .await
+            }
+        };
+        r.map(|r| r.program).map_err(Error::Backend)
+    }
+}
+
+#[async_trait]
+impl Session for LocalSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn execute_code(&self, req: CodeRequest, ctl: CallControl) -> Result<ExecOutcome, Error> {
+        self.check_alive()?;
+        let runtime = match req.language {
+            Language::Python => Runtime::Python,
+            Language::Javascript | Language::Typescript => Runtime::Node,
+        };
+        let program = self.runtime_program(runtime).await?;
+        let slot = match runtime {
+            Runtime::Python => &self.python,
+            Runtime::Node => &self.node,
+        };
+        let mut guard = slot.lock().await;
+        self.check_alive()?;
+        let mut notes = Vec::new();
+        // Node cannot drop top-level declarations, so a fresh context is a fresh process.
+        if runtime == Runtime::Node
+            && req.clear_context
+            && let Some(mut old) = guard.take()
+        {
+            self.untrack_group(old.pid());
+            old.kill().await;
+        }
+        if guard.is_none() {
+            let mut bins = self.known_bin_dirs();
+            if let Some(p) = program.parent() {
+                bins.insert(0, p.to_path_buf());
+            }
+            let bin_refs: Vec<&Path> = bins.iter().map(PathBuf::as_path).collect();
+            let env = self.env(&bin_refs);
+            let interp = Interpreter::start(runtime, &program, &self.work, &env).await?;
+            self.track_group(interp.pid());
+            *guard = Some(interp);
+        }
+        let Some(interp) = guard.as_mut() else {
+            return Err(Error::backend("interpreter slot empty"));
+        };
+        let (mut out, mut err) = self.collectors();
+        let run = interp.run(&req, &ctl, &mut out, &mut err).await;
+        if run.dead {
+            if let Some(mut i) = guard.take() {
+                self.untrack_group(i.pid());
+                i.kill().await;
+            }
+            notes.push(format!(
+                "The {} interpreter was stopped; its variables are gone and the next call starts a fresh one.",
+                runtime.name()
+            ));
+        }
+        drop(guard);
+        Ok(ExecOutcome {
+            stdout: out.finish(),
+            stderr: err.finish(),
+            exit_code: None,
+            signal: None,
+            result: run.result,
+            error: run.error,
+            images: run.images,
+            duration: run.duration,
+            limit: run.limit,
+            notes,
+        })
+    }
+
+    async fn execute_command(
+        &self,
+        req: CommandRequest,
+        ctl: CallControl,
+    ) -> Result<ExecOutcome, Error> {
+        self.check_alive()?;
+        let bash = resolve_simple(
+            &self.tools.bash,
+            "bash",
+            "bash was not found on PATH; install it (e.g. `apt-get install bash`).",
+        )
+        .await
+        .map_err(Error::Backend)?
+        .program;
+        let bins = self.known_bin_dirs();
+        let bin_refs: Vec<&Path> = bins.iter().map(PathBuf::as_path).collect();
+        let env = self.env(&bin_refs);
+        let (mut out, mut err) = self.collectors();
+        let mut pgid = 0;
+        let shell = command::Shell {
+            bash: &bash,
+            cwd: &self.work,
+            env: &env,
+        };
+        let r = command::run(shell, &req.command, &ctl, &mut out, &mut err, |g| {
+            pgid = g;
+            self.track_group(g);
+        })
+        .await?;
+        if r.limit.is_some() {
+            // The whole group was killed; nothing of it is left to track.
+            self.untrack_group(pgid);
+        }
+        Ok(ExecOutcome {
+            stdout: out.finish(),
+            stderr: err.finish(),
+            exit_code: r.exit_code,
+            signal: r.signal,
+            result: None,
+            error: None,
+            images: Vec::new(),
+            duration: r.duration,
+            limit: r.limit,
+            notes: Vec::new(),
+        })
+    }
+
+    async fn write_files(&self, files: Vec<FileWrite>) -> Result<Vec<WrittenFile>, Error> {
+        self.check_alive()?;
+        let confined = self.confined.clone();
+        tokio::task::spawn_blocking(move || {
+            // Check every path first so that a bad one changes nothing.
+            let mut planned = Vec::with_capacity(files.len());
+            for f in &files {
+                let rel = normalize_rel(&f.path)?;
+                confined.check_writable(&rel)?;
+                planned.push(rel);
+            }
+            let mut written = Vec::with_capacity(files.len());
+            for (f, rel) in files.iter().zip(planned) {
+                let bytes = f.content.as_bytes();
+                confined.write_atomic(&rel, bytes)?;
+                written.push(WrittenFile {
+                    path: rel.display().to_string(),
+                    bytes: bytes.len() as u64,
+                    sha256: crate::sha256_hex(bytes),
+                });
+            }
+            Ok(written)
+        })
+        .await
+        .map_err(|e| Error::backend(format!("file writer failed: {e}")))?
+    }
+
+    async fn read_files(&self, paths: Vec<String>) -> Result<Vec<ReadFile>, Error> {
+        self.check_alive()?;
+        let confined = self.confined.clone();
+        let max = self.cfg.max_read_bytes;
+        tokio::task::spawn_blocking(move || {
+            paths
+                .into_iter()
+                .map(|p| {
+                    let result = normalize_rel(&p)
+                        .map_err(|e| e.to_string())
+                        .and_then(|rel| confined.read(&rel, max));
+                    ReadFile { path: p, result }
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Error::backend(format!("file reader failed: {e}")))
+    }
+
+    async fn list_files(&self, path: &str, recursive: bool) -> Result<Listing, Error> {
+        self.check_alive()?;
+        let rel = normalize_rel(path)?;
+        let confined = self.confined.clone();
+        let max = self.cfg.max_list_entries;
+        tokio::task::spawn_blocking(move || confined.list(&rel, recursive, max))
+            .await
+            .map_err(|e| Error::backend(format!("lister failed: {e}")))?
+    }
+
+    async fn remove_files(&self, paths: Vec<String>) -> Result<Vec<String>, Error> {
+        self.check_alive()?;
+        let rels = paths
+            .iter()
+            .map(|p| normalize_rel(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut removed = Vec::new();
+        for rel in rels {
+            self.confined.remove(&rel)?;
+            removed.push(rel.display().to_string());
+        }
+        Ok(removed)
+    }
+
+    async fn stop(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Kill first: a running call holds its interpreter's lock, and it
+        // returns as soon as the interpreter is gone.
+        let groups: Vec<i32> = self
+            .command_groups
+            .lock()
+            .map(|mut s| s.drain().collect())
+            .unwrap_or_default();
+        for g in groups {
+            launcher::signal_group(g, libc::SIGKILL);
+        }
+        for slot in [&self.python, &self.node] {
+            if let Some(mut i) = slot.lock().await.take() {
+                i.kill().await;
+            }
+        }
+        let dir = self.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
+        tracing::info!(session = %self.id, "local session stopped");
+    }
+}
+
+impl Drop for LocalSession {
+    fn drop(&mut self) {
+        // Interpreters die with their handles (kill_on_drop); commands' groups
+        // are killed here in case stop() never ran.
+        if let Ok(mut s) = self.command_groups.lock() {
+            for g in s.drain() {
+                launcher::signal_group(g, libc::SIGKILL);
+            }
+        }
+    }
+}

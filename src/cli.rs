@@ -1,0 +1,216 @@
+//! Command-line interface: `serve` (the default) and its flags, each with an
+//! environment-variable twin.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rmcp::ServiceExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::local::{LocalBackend, LocalConfig};
+use crate::server::{CodeInterpreterServer, ServerSettings};
+use crate::session::{SessionLimits, Sessions};
+
+const ABOUT: &str =
+    "MCP server (stdio) giving LLM agents isolated, stateful code-execution sessions";
+
+const LONG_ABOUT: &str =
+    "MCP server (stdio) giving LLM agents isolated, stateful code-execution sessions.
+
+With no subcommand it serves MCP over stdin/stdout (the same as `serve`): register it
+with an MCP client such as Claude Code:
+
+    claude mcp add code-interpreter -- code-interpreter-mcp
+
+Tools: execute_code (Python, JavaScript, TypeScript, with state kept between calls),
+execute_command (bash), write_files, read_files, list_files, start_session, stop_session.
+Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug); stdout carries only MCP messages.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "code-interpreter-mcp",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over stdio (the default when no subcommand is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Sessions run on this machine, in a private working directory per session.
+    Local,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where sessions run.
+    #[arg(
+        long,
+        env = "CODE_INTERPRETER_BACKEND",
+        value_enum,
+        default_value = "local"
+    )]
+    pub backend: BackendKind,
+
+    /// Default time limit of one execute_code / execute_command call, in seconds.
+    /// The code is interrupted (SIGINT) first; if it does not stop, its process
+    /// tree is killed.
+    #[arg(long, env = "CODE_INTERPRETER_TIMEOUT", default_value_t = 300, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+
+    /// Largest timeout_seconds a call may ask for.
+    #[arg(long, env = "CODE_INTERPRETER_MAX_TIMEOUT", default_value_t = 3600, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_timeout: u64,
+
+    /// A session unused for this long is stopped.
+    #[arg(long, env = "CODE_INTERPRETER_IDLE_TIMEOUT", default_value_t = 900, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// A session is stopped this long after it started, busy or not.
+    #[arg(long, env = "CODE_INTERPRETER_MAX_LIFETIME", default_value_t = 28800, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_lifetime: u64,
+
+    /// Most sessions running at once.
+    #[arg(long, env = "CODE_INTERPRETER_MAX_SESSIONS", default_value_t = 16, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_sessions: u64,
+
+    /// Bytes of stdout, and of stderr, returned inline per call; beyond it the
+    /// head and tail are kept and the full output is saved in the session.
+    #[arg(long, env = "CODE_INTERPRETER_OUTPUT_LIMIT", default_value_t = 20_000, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(200..=10_000_000))]
+    pub output_limit: u64,
+
+    /// Directory under which each local session gets its own directory
+    /// [default: $XDG_RUNTIME_DIR/code-interpreter-mcp, or
+    /// $TMPDIR/code-interpreter-mcp-<uid>].
+    #[arg(long, env = "CODE_INTERPRETER_WORKDIR_ROOT", value_name = "DIR")]
+    pub workdir_root: Option<PathBuf>,
+
+    /// Python interpreter for execute_code (a name on PATH or a path; a venv's
+    /// python works and brings its packages).
+    #[arg(
+        long,
+        env = "CODE_INTERPRETER_PYTHON",
+        default_value = "python3",
+        value_name = "PATH"
+    )]
+    pub python: String,
+
+    /// Node.js for JavaScript and TypeScript (TypeScript needs Node >= 22.13).
+    #[arg(
+        long,
+        env = "CODE_INTERPRETER_NODE",
+        default_value = "node",
+        value_name = "PATH"
+    )]
+    pub node: String,
+}
+
+impl ServeArgs {
+    fn local_config(&self) -> LocalConfig {
+        LocalConfig {
+            root: self.workdir_root.clone().unwrap_or_else(default_root),
+            python: self.python.clone(),
+            node: self.node.clone(),
+            output_limit: self.output_limit as usize,
+            max_read_bytes: 8 * 1024 * 1024,
+            max_list_entries: 1000,
+        }
+    }
+}
+
+fn default_root() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("code-interpreter-mcp");
+    }
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    std::env::temp_dir().join(format!("code-interpreter-mcp-{uid}"))
+}
+
+/// Runs the command line; returns when the server has stopped.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+    }
+}
+
+/// Serves MCP over stdio until stdin closes or SIGTERM/SIGINT arrives, then
+/// stops every session.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let backend = match args.backend {
+        BackendKind::Local => {
+            let local = LocalBackend::new(args.local_config())?;
+            local.prewarm();
+            tracing::warn!(
+                "local execution is NOT isolated yet: session code runs as this user with access to this machine"
+            );
+            Arc::new(local)
+        }
+    };
+    let sessions = Sessions::new(
+        backend,
+        SessionLimits {
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_lifetime: Duration::from_secs(args.max_lifetime),
+            max_sessions: args.max_sessions as usize,
+        },
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(sessions.clone().reap_forever(shutdown.clone()));
+
+    let server = CodeInterpreterServer::new(
+        sessions.clone(),
+        ServerSettings {
+            default_timeout: Duration::from_secs(args.timeout),
+            max_timeout: Duration::from_secs(args.max_timeout.max(args.timeout)),
+        },
+    );
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+
+    let serving = async {
+        match server.serve(rmcp::transport::stdio_pipes()).await {
+            Ok(running) => {
+                let reason = running.waiting().await;
+                tracing::info!(?reason, "MCP connection closed");
+            }
+            Err(e) => tracing::info!(error = %e, "MCP connection ended before initialization"),
+        }
+    };
+    tokio::select! {
+        _ = serving => {},
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+    let n = sessions.live_count();
+    if tokio::time::timeout(Duration::from_secs(5), sessions.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("stopping sessions took longer than 5 s; exiting anyway");
+    }
+    tracing::info!(sessions = n, "stopped");
+    Ok(())
+}

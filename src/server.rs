@@ -1,0 +1,511 @@
+//! The MCP face: maps tool calls onto sessions and shapes the results for a
+//! model: structured content holding everything, a short text beside it,
+//! native image blocks, and `isError` only for infrastructure problems.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::backend::{
+    CallControl, CodeRequest, CommandRequest, ExecOutcome, FileContent, FileWrite, SessionOptions,
+};
+use crate::error::Error;
+use crate::session::Sessions;
+use crate::tools::*;
+
+/// Largest total of file bytes one `write_files` call may carry.
+pub const MAX_WRITE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest total of file bytes one `read_files` call returns.
+pub const MAX_READ_TOTAL: u64 = 16 * 1024 * 1024;
+/// Largest image returned as an image block (Claude takes up to 5 MB of base64).
+const MAX_IMAGE_BLOCK: usize = 3_500_000;
+/// Most paths in one `read_files` call.
+const MAX_PATHS: usize = 100;
+/// Characters of output shown in the short text beside the structured result.
+const SUMMARY_CHARS: usize = 1500;
+
+const INSTRUCTIONS: &str = "Runs code in isolated, stateful sessions. \
+Every tool takes an optional session_id; without one, calls share a default session started on first use. \
+Variables persist between execute_code calls; files persist in the session's working directory (paths are relative to it). \
+Long output is cut (head and tail kept) and saved in full to the file named in `truncated`. \
+Sessions end after 15 minutes idle by default.";
+
+pub struct ServerSettings {
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct CodeInterpreterServer {
+    state: Arc<State>,
+}
+
+struct State {
+    sessions: Arc<Sessions>,
+    tools: Vec<Tool>,
+    settings: ServerSettings,
+}
+
+fn parse<T: DeserializeOwned>(args: Option<rmcp::model::JsonObject>) -> Result<T, Error> {
+    serde_json::from_value(Value::Object(args.unwrap_or_default()))
+        .map_err(|e| Error::invalid(e.to_string()))
+}
+
+fn structured<T: Serialize>(
+    value: &T,
+    mut content: Vec<ContentBlock>,
+    summary: String,
+) -> Result<CallToolResult, Error> {
+    let v = serde_json::to_value(value)
+        .map_err(|e| Error::backend(format!("encoding the result: {e}")))?;
+    content.insert(0, ContentBlock::text(summary));
+    let mut r = CallToolResult::success(content);
+    r.structured_content = Some(v);
+    Ok(r)
+}
+
+fn head(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!(
+            "{}… [{} more bytes in structured content]",
+            &s[..i],
+            s.len() - i
+        ),
+        None => s.to_string(),
+    }
+}
+
+impl CodeInterpreterServer {
+    pub fn new(sessions: Arc<Sessions>, settings: ServerSettings) -> Self {
+        Self {
+            state: Arc::new(State {
+                sessions,
+                tools: all_tools(),
+                settings,
+            }),
+        }
+    }
+
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.state.sessions
+    }
+
+    fn control(
+        &self,
+        timeout_seconds: Option<u64>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<CallControl, Error> {
+        let s = &self.state.settings;
+        let timeout = match timeout_seconds {
+            None => s.default_timeout,
+            Some(0) => return Err(Error::invalid("timeout_seconds must be at least 1")),
+            Some(t) if Duration::from_secs(t) > s.max_timeout => {
+                return Err(Error::invalid(format!(
+                    "timeout_seconds {t} is more than the server's maximum of {}",
+                    s.max_timeout.as_secs()
+                )));
+            }
+            Some(t) => Duration::from_secs(t),
+        };
+        Ok(CallControl {
+            timeout,
+            cancel: ctx.ct.clone(),
+        })
+    }
+
+    async fn start_session(&self, a: StartSessionArgs) -> Result<CallToolResult, Error> {
+        let sessions = &self.state.sessions;
+        let started = sessions.start(SessionOptions { name: a.name }).await?;
+        let limits = sessions.limits();
+        let out = StartSessionOutput {
+            session_id: started.session_id.clone(),
+            backend: sessions.backend_kind().to_string(),
+            idle_timeout_seconds: limits.idle_timeout.as_secs(),
+            max_lifetime_seconds: limits.max_lifetime.as_secs(),
+        };
+        structured(
+            &out,
+            vec![],
+            format!("Started session {}", started.session_id),
+        )
+    }
+
+    async fn stop_session(&self, a: StopSessionArgs) -> Result<CallToolResult, Error> {
+        let id = self.state.sessions.stop(a.session_id.as_deref()).await?;
+        let out = StopSessionOutput {
+            session_id: id.clone(),
+            stopped: true,
+        };
+        structured(&out, vec![], format!("Stopped session {id}"))
+    }
+
+    async fn execute_code(
+        &self,
+        a: ExecuteCodeArgs,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, Error> {
+        let ctl = self.control(a.timeout_seconds, &ctx)?;
+        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let outcome = lease
+            .session
+            .execute_code(
+                CodeRequest {
+                    code: a.code,
+                    language: a.language,
+                    clear_context: a.clear_context,
+                },
+                ctl,
+            )
+            .await?;
+        let success = outcome.error.is_none() && outcome.limit.is_none();
+        exec_result(lease.session.id(), outcome, success, lease.notes.clone())
+    }
+
+    async fn execute_command(
+        &self,
+        a: ExecuteCommandArgs,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, Error> {
+        let ctl = self.control(a.timeout_seconds, &ctx)?;
+        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let outcome = lease
+            .session
+            .execute_command(CommandRequest { command: a.command }, ctl)
+            .await?;
+        let success = outcome.exit_code == Some(0) && outcome.limit.is_none();
+        exec_result(lease.session.id(), outcome, success, lease.notes.clone())
+    }
+
+    async fn write_files(&self, a: WriteFilesArgs) -> Result<CallToolResult, Error> {
+        if a.files.is_empty() {
+            return Err(Error::invalid(
+                "files is empty; give at least one {path, text | base64}",
+            ));
+        }
+        let mut files = Vec::with_capacity(a.files.len());
+        let mut total = 0usize;
+        for f in a.files {
+            let content = match (f.text, f.base64) {
+                (Some(t), None) => FileContent::Text(t),
+                (None, Some(b)) => FileContent::Bytes(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .map_err(|e| {
+                            Error::invalid(format!("{}: base64 is not valid ({e})", f.path))
+                        })?,
+                ),
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(format!(
+                        "{}: give either text or base64, not both",
+                        f.path
+                    )));
+                }
+                (None, None) => {
+                    return Err(Error::invalid(format!(
+                        "{}: give its content as text or base64",
+                        f.path
+                    )));
+                }
+            };
+            total += content.as_bytes().len();
+            if total > MAX_WRITE_BYTES {
+                return Err(Error::Limit(format!(
+                    "write_files takes at most {} MiB per call; split the files over several calls. Nothing was written.",
+                    MAX_WRITE_BYTES / (1024 * 1024)
+                )));
+            }
+            files.push(FileWrite {
+                path: f.path,
+                content,
+            });
+        }
+        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let written = lease.session.write_files(files).await?;
+        let summary = format!(
+            "Wrote {} file(s): {}",
+            written.len(),
+            written
+                .iter()
+                .map(|w| format!("{} ({} bytes)", w.path, w.bytes))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let out = WriteFilesOutput {
+            session_id: lease.session.id().to_string(),
+            files: written,
+        };
+        structured(&out, vec![], summary)
+    }
+
+    async fn read_files(&self, a: ReadFilesArgs) -> Result<CallToolResult, Error> {
+        if a.paths.is_empty() {
+            return Err(Error::invalid("paths is empty; give at least one path"));
+        }
+        if a.paths.len() > MAX_PATHS {
+            return Err(Error::invalid(format!(
+                "at most {MAX_PATHS} paths per call"
+            )));
+        }
+        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let read = lease.session.read_files(a.paths).await?;
+        let mut images = Vec::new();
+        let mut files = Vec::with_capacity(read.len());
+        let mut total = 0u64;
+        for f in read {
+            let mut o = ReadFileOutput {
+                path: f.path,
+                ..Default::default()
+            };
+            match f.result {
+                Err(e) => o.error = Some(e),
+                Ok(bytes) => {
+                    total += bytes.len() as u64;
+                    if total > MAX_READ_TOTAL {
+                        o.error = Some(format!(
+                            "not returned: this call already returned {} MiB; read this file in another call",
+                            MAX_READ_TOTAL / (1024 * 1024)
+                        ));
+                        files.push(o);
+                        continue;
+                    }
+                    o.bytes = Some(bytes.len() as u64);
+                    o.sha256 = Some(crate::sha256_hex(&bytes));
+                    let b64 = || base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    match (image_mime(&bytes), bytes.len() <= MAX_IMAGE_BLOCK) {
+                        (Some(mime), true) => {
+                            images.push(ContentBlock::image(b64(), mime));
+                            o.image = Some(mime.to_string());
+                        }
+                        _ => match std::str::from_utf8(&bytes) {
+                            Ok(t) => o.text = Some(t.to_string()),
+                            Err(_) => o.base64 = Some(b64()),
+                        },
+                    }
+                }
+            }
+            files.push(o);
+        }
+        let summary = files
+            .iter()
+            .map(|f| match (&f.error, f.bytes) {
+                (Some(e), _) => format!("{}: {e}", f.path),
+                (None, Some(b)) => format!("{}: {b} bytes", f.path),
+                _ => f.path.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let out = ReadFilesOutput {
+            session_id: lease.session.id().to_string(),
+            files,
+        };
+        structured(&out, images, summary)
+    }
+
+    async fn list_files(&self, a: ListFilesArgs) -> Result<CallToolResult, Error> {
+        let path = a.path.unwrap_or_else(|| ".".into());
+        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let listing = lease.session.list_files(&path, a.recursive).await?;
+        let summary = format!(
+            "{} entr{} in {path}{}",
+            listing.entries.len(),
+            if listing.entries.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            if listing.truncated {
+                " (truncated)"
+            } else {
+                ""
+            }
+        );
+        let out = ListFilesOutput {
+            session_id: lease.session.id().to_string(),
+            path,
+            entries: listing.entries,
+            truncated: listing.truncated,
+        };
+        structured(&out, vec![], summary)
+    }
+}
+
+fn image_mime(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if b.len() > 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+fn exec_result(
+    session_id: &str,
+    o: ExecOutcome,
+    success: bool,
+    mut notes: Vec<String>,
+) -> Result<CallToolResult, Error> {
+    notes.extend(o.notes);
+    let truncated = (o.stdout.truncated || o.stderr.truncated).then(|| Truncation {
+        stdout_bytes: o.stdout.total_bytes,
+        stderr_bytes: o.stderr.total_bytes,
+        stdout_file: o.stdout.saved_to.clone(),
+        stderr_file: o.stderr.saved_to.clone(),
+    });
+    let images: Vec<ContentBlock> = o
+        .images
+        .iter()
+        .map(|i| ContentBlock::image(i.data.clone(), i.mime_type.clone()))
+        .collect();
+    let out = ExecOutput {
+        session_id: session_id.to_string(),
+        success,
+        stdout: o.stdout.text,
+        stderr: o.stderr.text,
+        exit_code: o.exit_code,
+        signal: o.signal,
+        result: o.result,
+        error: o.error,
+        duration_ms: o.duration.as_millis() as u64,
+        images: images.len() as u32,
+        limit: o.limit,
+        truncated,
+        notes,
+    };
+    let summary = exec_summary(&out);
+    structured(&out, images, summary)
+}
+
+/// A short, readable account of a run for clients that show text only.
+fn exec_summary(o: &ExecOutput) -> String {
+    let mut s = match (&o.limit, &o.error, o.exit_code, &o.signal) {
+        (Some(l), _, _, _) => format!("Stopped ({}, {}): {}", l.limit, l.action, l.detail),
+        (None, Some(e), _, _) => format!("{}: {}", e.name, e.message),
+        (None, None, Some(c), _) => format!("Exit code {c}"),
+        (None, None, None, Some(sig)) => format!("Killed by {sig}"),
+        _ => "OK".to_string(),
+    };
+    s.push_str(&format!(" ({} ms)", o.duration_ms));
+    if let Some(r) = &o.result {
+        s.push_str(&format!("\nresult: {}", head(r, 300)));
+    }
+    if !o.stdout.is_empty() {
+        s.push_str(&format!("\nstdout:\n{}", head(&o.stdout, SUMMARY_CHARS)));
+    }
+    if !o.stderr.is_empty() {
+        s.push_str(&format!(
+            "\nstderr:\n{}",
+            head(&o.stderr, SUMMARY_CHARS / 2)
+        ));
+    }
+    if let Some(e) = &o.error
+        && !e.traceback.is_empty()
+    {
+        s.push_str(&format!("\n{}", head(&e.traceback, SUMMARY_CHARS / 2)));
+    }
+    if o.images > 0 {
+        s.push_str(&format!("\n{} image(s) attached", o.images));
+    }
+    for n in &o.notes {
+        s.push_str(&format!("\nNote: {n}"));
+    }
+    s
+}
+
+impl ServerHandler for CodeInterpreterServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "code-interpreter-mcp",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(self.state.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.state.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let args = request.arguments;
+        let name = request.name.as_ref();
+        let started = std::time::Instant::now();
+        let result = match name {
+            "execute_code" => match parse(args) {
+                Ok(a) => self.execute_code(a, context).await,
+                Err(e) => Err(e),
+            },
+            "execute_command" => match parse(args) {
+                Ok(a) => self.execute_command(a, context).await,
+                Err(e) => Err(e),
+            },
+            "write_files" => match parse(args) {
+                Ok(a) => self.write_files(a).await,
+                Err(e) => Err(e),
+            },
+            "read_files" => match parse(args) {
+                Ok(a) => self.read_files(a).await,
+                Err(e) => Err(e),
+            },
+            "list_files" => match parse(args) {
+                Ok(a) => self.list_files(a).await,
+                Err(e) => Err(e),
+            },
+            "start_session" => match parse(args) {
+                Ok(a) => self.start_session(a).await,
+                Err(e) => Err(e),
+            },
+            "stop_session" => match parse(args) {
+                Ok(a) => self.stop_session(a).await,
+                Err(e) => Err(e),
+            },
+            other => {
+                return Err(McpError::invalid_params(
+                    format!(
+                        "unknown tool {other:?}; call tools/list for the tools this server has"
+                    ),
+                    None,
+                ));
+            }
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(tool = name, error = %e, "tool call failed");
+                CallToolResult::error(vec![ContentBlock::text(e.tool_message())])
+            }
+        };
+        tracing::debug!(
+            tool = name,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "tool call done"
+        );
+        Ok(result.into())
+    }
+}

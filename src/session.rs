@@ -1,0 +1,328 @@
+//! The session registry, above any backend: ids, the connection's default
+//! session, idle and maximum lifetimes, and stopping everything on shutdown.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, Session, SessionOptions};
+use crate::error::Error;
+
+/// How many ended session ids are remembered, to explain why they are gone.
+const REMEMBER_ENDED: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+    pub max_sessions: usize,
+}
+
+struct Entry {
+    session: Arc<dyn Session>,
+    created: Instant,
+    last_used: Instant,
+    in_flight: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: HashMap<String, Entry>,
+    default_id: Option<String>,
+    /// Why recently ended sessions ended, newest last.
+    ended: VecDeque<(String, String)>,
+    shut_down: bool,
+}
+
+pub struct Sessions {
+    backend: Arc<dyn Backend>,
+    limits: SessionLimits,
+    inner: Mutex<Inner>,
+    /// Serialises creation of the default session.
+    default_lock: tokio::sync::Mutex<()>,
+}
+
+/// A session in use by one call; the session counts as busy (never idle)
+/// until the lease is dropped.
+pub struct Lease {
+    pub session: Arc<dyn Session>,
+    /// Things the caller should be told (e.g. the default session was renewed).
+    pub notes: Vec<String>,
+    registry: Arc<Sessions>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.registry.inner.lock()
+            && let Some(e) = inner.live.get_mut(self.session.id())
+        {
+            e.in_flight = e.in_flight.saturating_sub(1);
+            e.last_used = Instant::now();
+        }
+    }
+}
+
+/// What `start_session` reports.
+pub struct Started {
+    pub session_id: String,
+}
+
+impl Sessions {
+    pub fn new(backend: Arc<dyn Backend>, limits: SessionLimits) -> Arc<Self> {
+        Arc::new(Self {
+            backend,
+            limits,
+            inner: Mutex::new(Inner::default()),
+            default_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn backend_kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    pub fn limits(&self) -> &SessionLimits {
+        &self.limits
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another thread panicked mid-update; the
+        // map itself is still consistent enough to keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn start(self: &Arc<Self>, opts: SessionOptions) -> Result<Started, Error> {
+        {
+            let inner = self.lock();
+            if inner.shut_down {
+                return Err(Error::backend("the server is shutting down"));
+            }
+            if inner.live.len() >= self.limits.max_sessions {
+                return Err(Error::Limit(format!(
+                    "{} sessions are already running, the most this server allows; stop one with stop_session first",
+                    inner.live.len()
+                )));
+            }
+        }
+        let session = self.backend.start_session(opts).await?;
+        let id = session.id().to_string();
+        let now = Instant::now();
+        let refused = {
+            let mut inner = self.lock();
+            if inner.shut_down {
+                Some(session)
+            } else {
+                inner.live.insert(
+                    id.clone(),
+                    Entry {
+                        session,
+                        created: now,
+                        last_used: now,
+                        in_flight: 0,
+                    },
+                );
+                None
+            }
+        };
+        if let Some(session) = refused {
+            session.stop().await;
+            return Err(Error::backend("the server is shutting down"));
+        }
+        Ok(Started { session_id: id })
+    }
+
+    /// The session a call runs in: `id`, or the default session (started on
+    /// first use, and again if it ended).
+    pub async fn acquire(self: &Arc<Self>, id: Option<&str>) -> Result<Lease, Error> {
+        match id.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(id) => self.lease(id, Vec::new()),
+            None => {
+                let _guard = self.default_lock.lock().await;
+                let mut notes = Vec::new();
+                let current = self.lock().default_id.clone();
+                if let Some(id) = current {
+                    match self.lease(&id, Vec::new()) {
+                        Ok(l) => return Ok(l),
+                        Err(_) => {
+                            let why = self.ended_reason(&id).unwrap_or_else(|| "it ended".into());
+                            notes.push(format!(
+                                "The previous default session ended ({why}); this call runs in a new one, so earlier variables and files are gone."
+                            ));
+                        }
+                    }
+                }
+                let started = self.start(SessionOptions::default()).await?;
+                self.lock().default_id = Some(started.session_id.clone());
+                self.lease(&started.session_id, notes)
+            }
+        }
+    }
+
+    fn lease(self: &Arc<Self>, id: &str, notes: Vec<String>) -> Result<Lease, Error> {
+        let mut inner = self.lock();
+        if let Some(e) = inner.live.get_mut(id) {
+            e.in_flight += 1;
+            e.last_used = Instant::now();
+            return Ok(Lease {
+                session: e.session.clone(),
+                notes,
+                registry: self.clone(),
+            });
+        }
+        Err(gone(&inner, id))
+    }
+
+    fn ended_reason(&self, id: &str) -> Option<String> {
+        self.lock()
+            .ended
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, w)| w.clone())
+    }
+
+    /// Stops a session (the default one when `id` is None).
+    pub async fn stop(&self, id: Option<&str>) -> Result<String, Error> {
+        let entry = {
+            let mut inner = self.lock();
+            let id = match id.map(str::trim).filter(|s| !s.is_empty()) {
+                Some(i) => i.to_string(),
+                None => match inner.default_id.clone() {
+                    Some(i) => i,
+                    None => {
+                        return Err(Error::SessionGone(
+                            "There is no default session to stop (none was started).".into(),
+                        ));
+                    }
+                },
+            };
+            match inner.live.remove(&id) {
+                Some(e) => {
+                    remember(&mut inner, &id, "stopped by stop_session");
+                    if inner.default_id.as_deref() == Some(id.as_str()) {
+                        inner.default_id = None;
+                    }
+                    (id, e.session)
+                }
+                None => return Err(gone(&inner, &id)),
+            }
+        };
+        entry.1.stop().await;
+        Ok(entry.0)
+    }
+
+    /// Stops sessions idle past the idle timeout or older than the maximum
+    /// lifetime. Returns how many were stopped.
+    pub async fn reap(&self) -> usize {
+        let now = Instant::now();
+        let expired: Vec<(Arc<dyn Session>, String)> = {
+            let mut inner = self.lock();
+            let ids: Vec<(String, String)> = inner
+                .live
+                .iter()
+                .filter_map(|(id, e)| {
+                    if now.duration_since(e.created) >= self.limits.max_lifetime {
+                        Some((
+                            id.clone(),
+                            format!(
+                                "it reached the maximum lifetime of {}",
+                                fmt_duration(self.limits.max_lifetime)
+                            ),
+                        ))
+                    } else if e.in_flight == 0
+                        && now.duration_since(e.last_used) >= self.limits.idle_timeout
+                    {
+                        Some((
+                            id.clone(),
+                            format!(
+                                "it was idle for more than {}",
+                                fmt_duration(self.limits.idle_timeout)
+                            ),
+                        ))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            ids.into_iter()
+                .filter_map(|(id, why)| {
+                    let e = inner.live.remove(&id)?;
+                    // default_id keeps pointing at an expired default
+                    // session, so the next call can say what happened.
+                    remember(&mut inner, &id, &why);
+                    Some((e.session, why))
+                })
+                .collect()
+        };
+        let n = expired.len();
+        for (s, why) in expired {
+            tracing::info!(session = s.id(), reason = %why, "session expired");
+            s.stop().await;
+        }
+        n
+    }
+
+    /// Runs [`Self::reap`] periodically until `shutdown` fires.
+    pub async fn reap_forever(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let period = (self.limits.idle_timeout / 4)
+            .clamp(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => { self.reap().await; }
+            }
+        }
+    }
+
+    /// Stops every session; later calls fail with a clear error.
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<dyn Session>> = {
+            let mut inner = self.lock();
+            inner.shut_down = true;
+            let ids: Vec<String> = inner.live.keys().cloned().collect();
+            ids.iter()
+                .filter_map(|id| {
+                    let e = inner.live.remove(id)?;
+                    remember(&mut inner, id, "the server shut down");
+                    Some(e.session)
+                })
+                .collect()
+        };
+        futures::future::join_all(all.iter().map(|s| s.stop())).await;
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.lock().live.len()
+    }
+}
+
+/// The error for a session id that is not live: ended (and why) or unknown.
+fn gone(inner: &Inner, id: &str) -> Error {
+    let msg = match inner.ended.iter().rev().find(|(i, _)| i == id) {
+        Some((_, why)) => format!(
+            "Session {id} has ended ({why}). Start a new one with start_session, or omit session_id to use the default session."
+        ),
+        None => format!(
+            "Unknown session {id:?}. Use a session_id returned by start_session, or omit session_id to use the default session."
+        ),
+    };
+    Error::SessionGone(msg)
+}
+
+fn remember(inner: &mut Inner, id: &str, why: &str) {
+    if inner.ended.len() >= REMEMBER_ENDED {
+        inner.ended.pop_front();
+    }
+    inner.ended.push_back((id.to_string(), why.to_string()));
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{} h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}

@@ -1,0 +1,363 @@
+//! The MCP tool contract: parameter and result types (their `///` docs become
+//! the schema descriptions the model reads) and the `tools/list` entries built
+//! from them, kept small because every byte costs the model context.
+
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::backend::{DirEntry, ExecError, Language, LimitHit, WrittenFile};
+
+// ---------------------------------------------------------------- parameters
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartSessionArgs {
+    /// Optional label for the session.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopSessionArgs {
+    /// Session to stop (default: the default session).
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteCodeArgs {
+    /// Source code to run.
+    pub code: String,
+    /// Default python.
+    #[serde(default)]
+    pub language: Language,
+    /// Omit to use the default session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Discard variables and imports before running.
+    #[serde(default)]
+    pub clear_context: bool,
+    /// Interrupt after this many seconds (default 300).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteCommandArgs {
+    /// Shell command, run with `bash -c`.
+    pub command: String,
+    /// Omit to use the default session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Interrupt after this many seconds (default 300).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileArg {
+    /// Relative to the working directory.
+    pub path: String,
+    /// UTF-8 content.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Binary content, base64 (instead of text).
+    #[serde(default)]
+    pub base64: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteFilesArgs {
+    pub files: Vec<FileArg>,
+    /// Omit to use the default session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadFilesArgs {
+    /// Paths relative to the working directory.
+    pub paths: Vec<String>,
+    /// Omit to use the default session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListFilesArgs {
+    /// Directory relative to the working directory (default ".").
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Include subdirectories.
+    #[serde(default)]
+    pub recursive: bool,
+    /// Omit to use the default session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+// ------------------------------------------------------------------- results
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StartSessionOutput {
+    pub session_id: String,
+    pub backend: String,
+    pub idle_timeout_seconds: u64,
+    pub max_lifetime_seconds: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StopSessionOutput {
+    pub session_id: String,
+    pub stopped: bool,
+}
+
+/// Where output that was cut in the result can be read in full.
+#[derive(Debug, Serialize, JsonSchema, PartialEq)]
+pub struct Truncation {
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_file: Option<String>,
+}
+
+/// The outcome of `execute_code` and `execute_command`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExecOutput {
+    pub session_id: String,
+    /// False when the code raised, the command exited non-zero, or a limit stopped it.
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ExecError>,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub images: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitHit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WriteFilesOutput {
+    pub session_id: String,
+    pub files: Vec<WrittenFile>,
+}
+
+#[derive(Debug, Serialize, JsonSchema, Default)]
+pub struct ReadFileOutput {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    /// The file is an image, returned as an image block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReadFilesOutput {
+    pub session_id: String,
+    pub files: Vec<ReadFileOutput>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListFilesOutput {
+    pub session_id: String,
+    pub path: String,
+    pub entries: Vec<DirEntry>,
+    pub truncated: bool,
+}
+
+// ----------------------------------------------------------------- tool list
+
+/// A JSON schema for `T`, inlined and stripped of what costs bytes without
+/// helping a model or a validator: `$schema`, titles, integer formats, null
+/// branches of optional fields (optional fields are simply not required),
+/// and, for output schemas, descriptions.
+fn schema<T: JsonSchema>(for_output: bool) -> Arc<JsonObject> {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    if for_output {
+        settings = settings.for_serialize();
+    }
+    let root = settings.into_generator().into_root_schema_for::<T>();
+    let mut v = serde_json::to_value(root).unwrap_or(Value::Null);
+    clean(&mut v, for_output);
+    match v {
+        Value::Object(o) => Arc::new(o),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+fn clean(v: &mut Value, strip_descriptions: bool) {
+    match v {
+        Value::Object(o) => {
+            o.remove("$schema");
+            o.remove("title");
+            o.remove("format");
+            if strip_descriptions {
+                o.remove("description");
+            }
+            if o.get("default") == Some(&Value::Null) {
+                o.remove("default");
+            }
+            if let Some(Value::Array(types)) = o.get("type") {
+                let non_null: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                if non_null.len() == 1 {
+                    o.insert("type".into(), non_null[0].clone());
+                }
+            }
+            // Option<Struct> becomes anyOf [struct, null]: keep the struct.
+            if let Some(Value::Array(any)) = o.get("anyOf") {
+                let non_null: Vec<Value> = any
+                    .iter()
+                    .filter(|s| s.get("type") != Some(&Value::String("null".into())))
+                    .cloned()
+                    .collect();
+                if non_null.len() == 1
+                    && let Value::Object(inner) = &non_null[0]
+                {
+                    let inner = inner.clone();
+                    o.remove("anyOf");
+                    for (k, val) in inner {
+                        o.entry(k).or_insert(val);
+                    }
+                }
+            }
+            // An enum's values say enough; drop the "type" note duplicated in oneOf.
+            for (_, child) in o.iter_mut() {
+                clean(child, strip_descriptions);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| clean(c, strip_descriptions)),
+        _ => {}
+    }
+}
+
+fn tool<I: JsonSchema, O: JsonSchema>(
+    name: &'static str,
+    description: &'static str,
+    annotations: ToolAnnotations,
+) -> Tool {
+    Tool::new(name, description, schema::<I>(false))
+        .with_raw_output_schema(schema::<O>(true))
+        .with_annotations(annotations)
+}
+
+/// Every tool this server offers, in the order `tools/list` shows them.
+pub fn all_tools() -> Vec<Tool> {
+    let ro = ToolAnnotations::new().read_only(true).open_world(false);
+    let rw = |destructive| {
+        ToolAnnotations::new()
+            .read_only(false)
+            .destructive(destructive)
+            .open_world(false)
+    };
+    vec![
+        tool::<ExecuteCodeArgs, ExecOutput>(
+            "execute_code",
+            "Run code in the session's persistent interpreter: variables, imports and functions survive between calls. \
+Returns stdout, stderr, the value of a final expression as `result`, and any exception with its traceback. \
+matplotlib figures come back as images (no savefig needed).",
+            rw(true),
+        ),
+        tool::<ExecuteCommandArgs, ExecOutput>(
+            "execute_command",
+            "Run a bash command in the session's working directory. A non-zero exit_code is reported, not an error.",
+            rw(true),
+        ),
+        tool::<WriteFilesArgs, WriteFilesOutput>(
+            "write_files",
+            "Create or overwrite files in the session's working directory (parents are created). Returns each file's bytes and sha256.",
+            rw(true),
+        ),
+        tool::<ReadFilesArgs, ReadFilesOutput>(
+            "read_files",
+            "Read files from the session's working directory: UTF-8 as text, other files as base64, images as image blocks.",
+            ro.clone(),
+        ),
+        tool::<ListFilesArgs, ListFilesOutput>(
+            "list_files",
+            "List a directory of the session's working directory.",
+            ro,
+        ),
+        tool::<StartSessionArgs, StartSessionOutput>(
+            "start_session",
+            "Start a new isolated session with its own working directory and interpreters. \
+Optional: calls without session_id use a default session.",
+            rw(false),
+        ),
+        tool::<StopSessionArgs, StopSessionOutput>(
+            "stop_session",
+            "Stop a session: end its processes and delete its files.",
+            rw(true),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_have_no_null_branches_or_meta_keys() {
+        let tools = all_tools();
+        let text = serde_json::to_string(&tools).unwrap();
+        assert!(!text.contains("$schema"));
+        assert!(!text.contains("\"null\""), "{text}");
+        assert!(!text.contains("\"title\""));
+        for t in &tools {
+            assert!(t.description.is_some());
+            assert_eq!(
+                t.input_schema.get("type"),
+                Some(&Value::String("object".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn language_is_an_inline_enum() {
+        let s = schema::<ExecuteCodeArgs>(false);
+        let lang = &s["properties"]["language"];
+        assert_eq!(
+            lang["enum"],
+            serde_json::json!(["python", "javascript", "typescript"])
+        );
+        assert_eq!(s["required"], serde_json::json!(["code"]));
+    }
+}

@@ -1,0 +1,225 @@
+//! execute_code and execute_command through the real server.
+
+use serde_json::json;
+
+use super::harness::*;
+
+#[tokio::test]
+async fn python_state_persists_and_clear_context_resets_it() {
+    let s = Server::start().await;
+    let r = s
+        .py("x = 41\ndef inc(v):\n    return v + 1\nimport math")
+        .await;
+    assert_eq!(r["success"], true, "{r}");
+    let r = s.py("print(inc(x)); math.sqrt(16)").await;
+    assert_eq!(r["stdout"], "42\n");
+    assert_eq!(r["result"], "4.0");
+
+    let r = s
+        .ok("execute_code", json!({"code": "x", "clear_context": true}))
+        .await;
+    assert_eq!(r["success"], false);
+    assert_eq!(r["error"]["name"], "NameError", "{r}");
+}
+
+#[tokio::test]
+async fn exceptions_are_reported_as_data_with_traceback() {
+    let s = Server::start().await;
+    let r = s
+        .call(
+            "execute_code",
+            json!({"code": "def f():\n    return 1/0\nf()"}),
+        )
+        .await;
+    assert_ne!(
+        r.is_error,
+        Some(true),
+        "user exceptions are not tool errors"
+    );
+    let v = r.structured_content.unwrap();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"]["name"], "ZeroDivisionError");
+    let tb = v["error"]["traceback"].as_str().unwrap();
+    assert!(tb.contains("return 1/0"), "{tb}");
+    assert!(!tb.contains("python_driver"), "{tb}");
+}
+
+#[tokio::test]
+async fn timeout_interrupts_python_and_keeps_state() {
+    let s = Server::start().await;
+    s.py("kept = 'still here'").await;
+    let started = std::time::Instant::now();
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"code": "while True:\n    pass", "timeout_seconds": 1}),
+        )
+        .await;
+    assert!(
+        started.elapsed().as_secs_f64() < 4.0,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r["success"], false);
+    assert_eq!(r["limit"]["limit"], "wall_time", "{r}");
+    assert_eq!(r["limit"]["action"], "interrupted");
+    assert_eq!(r["limit"]["state_lost"], false);
+    assert_eq!(r["error"]["name"], "KeyboardInterrupt");
+    let r = s.py("kept").await;
+    assert_eq!(r["result"], "'still here'");
+}
+
+#[tokio::test]
+async fn timeout_kills_code_that_ignores_interrupts_and_says_state_was_lost() {
+    let s = Server::start().await;
+    s.py("kept = 1").await;
+    let code = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.05)";
+    let r = s
+        .ok("execute_code", json!({"code": code, "timeout_seconds": 1}))
+        .await;
+    assert_eq!(r["limit"]["action"], "killed", "{r}");
+    assert_eq!(r["limit"]["state_lost"], true);
+    // A fresh interpreter takes over: the old variable is gone, the session works.
+    let r = s.py("'kept' in globals()").await;
+    assert_eq!(r["result"], "False", "{r}");
+}
+
+#[tokio::test]
+async fn command_reports_exit_code_stdout_and_stderr() {
+    let s = Server::start().await;
+    let r = s
+        .ok(
+            "execute_command",
+            json!({"command": "echo out; echo err >&2; exit 3"}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "out\n");
+    assert_eq!(r["stderr"], "err\n");
+    assert_eq!(r["exit_code"], 3);
+    assert_eq!(r["success"], false);
+    let r = s
+        .ok("execute_command", json!({"command": "pwd; echo $HOME"}))
+        .await;
+    let lines: Vec<&str> = r["stdout"].as_str().unwrap().lines().collect();
+    assert_eq!(lines[0], lines[1], "HOME is the working directory");
+    assert!(
+        lines[0].starts_with(s.root.path().to_str().unwrap()),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn command_timeout_interrupts_the_process_tree() {
+    let s = Server::start().await;
+    let r = s
+        .ok(
+            "execute_command",
+            json!({"command": "sleep 30; echo never", "timeout_seconds": 1}),
+        )
+        .await;
+    assert_eq!(r["limit"]["limit"], "wall_time", "{r}");
+    assert_eq!(r["success"], false);
+    assert!(!r["stdout"].as_str().unwrap().contains("never"));
+    let r = s
+        .ok("execute_command", json!({"command": "echo alive"}))
+        .await;
+    assert_eq!(r["stdout"], "alive\n");
+}
+
+#[tokio::test]
+async fn output_over_the_cap_is_cut_and_saved_in_full() {
+    let s = Server::start_with(&["--output-limit", "1000"]).await;
+    let r = s
+        .py("for i in range(20000):\n    print(f'line {i:05d}')")
+        .await;
+    let stdout = r["stdout"].as_str().unwrap();
+    assert!(stdout.len() < 1400, "{}", stdout.len());
+    assert!(stdout.starts_with("line 00000\n"));
+    assert!(stdout.ends_with("line 19999\n"));
+    assert!(stdout.contains("bytes omitted"));
+    let total = 20000 * 11;
+    assert_eq!(r["truncated"]["stdout_bytes"], total);
+    let file = r["truncated"]["stdout_file"].as_str().unwrap().to_string();
+
+    let r = s
+        .ok(
+            "execute_command",
+            json!({"command": format!("wc -c < {file}; sed -n '12345p' {file}")}),
+        )
+        .await;
+    assert_eq!(r["stdout"], format!("{total}\nline 12344\n"));
+}
+
+#[tokio::test]
+async fn matplotlib_figures_come_back_as_png_images() {
+    if !python_has("matplotlib") {
+        return skip("matplotlib is not installed for the test Python (set TEST_PYTHON)");
+    }
+    let s = Server::start().await;
+    let r = s
+        .call(
+            "execute_code",
+            json!({"code": "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('t')\nplt.show()"}),
+        )
+        .await;
+    let v = r.structured_content.clone().unwrap();
+    assert_eq!(v["success"], true, "{v}");
+    assert_eq!(v["images"], 1);
+    let imgs = images(&r);
+    assert_eq!(imgs.len(), 1);
+    assert_eq!(imgs[0].0, "image/png");
+    assert!(imgs[0].1.starts_with(b"\x89PNG\r\n\x1a\n"));
+    // The figure was consumed: the next call has none.
+    let r = s.call("execute_code", json!({"code": "1"})).await;
+    assert!(images(&r).is_empty());
+}
+
+#[tokio::test]
+async fn javascript_state_persists() {
+    if node_version().is_none() {
+        return skip("node is not installed (set TEST_NODE)");
+    }
+    let s = Server::start().await;
+    let r = s
+        .ok("execute_code", json!({"language": "javascript", "code": "let n = 20; function twice(v) { return v * 2 }"}))
+        .await;
+    assert_eq!(r["success"], true, "{r}");
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"language": "javascript", "code": "console.log('hi'); twice(n) + 2"}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "hi\n");
+    assert_eq!(r["result"], "42");
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"language": "javascript", "code": "n", "clear_context": true}),
+        )
+        .await;
+    assert_eq!(r["error"]["name"], "ReferenceError", "{r}");
+}
+
+#[tokio::test]
+async fn typescript_runs_or_says_what_to_install() {
+    let Some(v) = node_version() else {
+        return skip("node is not installed (set TEST_NODE)");
+    };
+    let s = Server::start().await;
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"language": "typescript", "code": "const k: number = 21;\nk * 2"}),
+        )
+        .await;
+    if v >= (22, 13) {
+        assert_eq!(r["result"], "42", "{r}");
+    } else {
+        assert_eq!(r["error"]["name"], "TypeScriptUnavailable", "{r}");
+        assert!(
+            r["error"]["message"].as_str().unwrap().contains("22"),
+            "{r}"
+        );
+    }
+}

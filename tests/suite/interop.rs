@@ -1,0 +1,30 @@
+//! An independent client: the official Python MCP SDK drives the real binary
+//! through every tool (tests/interop/py_sdk_check.py).
+
+use std::process::Command;
+
+use super::harness::*;
+
+#[test]
+fn official_python_sdk_calls_every_tool() {
+    let Ok(py) = std::env::var("MCP_SDK_PYTHON") else {
+        return skip("MCP_SDK_PYTHON (a Python with the `mcp` package) is not set");
+    };
+    let root = tempfile::tempdir().unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/py_sdk_check.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(server_bin())
+        .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
+        .env("CODE_INTERPRETER_PYTHON", test_python())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "python SDK check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all tools ok"), "{stdout}");
+}

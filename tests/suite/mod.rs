@@ -1,0 +1,5 @@
+mod exec;
+mod files;
+pub mod harness;
+mod interop;
+mod lifecycle;
