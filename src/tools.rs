@@ -206,9 +206,12 @@ pub struct ListFilesOutput {
 // ----------------------------------------------------------------- tool list
 
 /// A JSON schema for `T`, inlined and stripped of what costs bytes without
-/// helping a model or a validator: `$schema`, titles, integer formats, null
-/// branches of optional fields (optional fields are simply not required),
-/// and, for output schemas, descriptions.
+/// helping a model: `$schema`, titles, integer formats and bounds, defaults
+/// (the descriptions state them), `additionalProperties` (unknown fields are
+/// refused with a message naming them), null branches of optional fields
+/// (optional fields are simply not required). Output schemas also lose their
+/// descriptions, and objects nested in a top-level field are declared only as
+/// objects: clients validate the shape, and the model reads the values.
 fn schema<T: JsonSchema>(for_output: bool) -> Arc<JsonObject> {
     let mut settings = schemars::generate::SchemaSettings::draft2020_12();
     settings.inline_subschemas = true;
@@ -218,6 +221,13 @@ fn schema<T: JsonSchema>(for_output: bool) -> Arc<JsonObject> {
     let root = settings.into_generator().into_root_schema_for::<T>();
     let mut v = serde_json::to_value(root).unwrap_or(Value::Null);
     clean(&mut v, for_output);
+    if for_output && let Some(Value::Object(props)) = v.get_mut("properties") {
+        for (_, p) in props.iter_mut() {
+            if p.get("type") == Some(&Value::String("object".into())) {
+                *p = serde_json::json!({"type": "object"});
+            }
+        }
+    }
     match v {
         Value::Object(o) => Arc::new(o),
         _ => Arc::new(JsonObject::new()),
@@ -227,14 +237,18 @@ fn schema<T: JsonSchema>(for_output: bool) -> Arc<JsonObject> {
 fn clean(v: &mut Value, strip_descriptions: bool) {
     match v {
         Value::Object(o) => {
-            o.remove("$schema");
-            o.remove("title");
-            o.remove("format");
+            for k in [
+                "$schema",
+                "title",
+                "format",
+                "minimum",
+                "default",
+                "additionalProperties",
+            ] {
+                o.remove(k);
+            }
             if strip_descriptions {
                 o.remove("description");
-            }
-            if o.get("default") == Some(&Value::Null) {
-                o.remove("default");
             }
             if let Some(Value::Array(types)) = o.get("type") {
                 let non_null: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
@@ -259,7 +273,6 @@ fn clean(v: &mut Value, strip_descriptions: bool) {
                     }
                 }
             }
-            // An enum's values say enough; drop the "type" note duplicated in oneOf.
             for (_, child) in o.iter_mut() {
                 clean(child, strip_descriptions);
             }
@@ -272,60 +285,59 @@ fn clean(v: &mut Value, strip_descriptions: bool) {
 fn tool<I: JsonSchema, O: JsonSchema>(
     name: &'static str,
     description: &'static str,
-    annotations: ToolAnnotations,
+    annotations: Option<ToolAnnotations>,
 ) -> Tool {
-    Tool::new(name, description, schema::<I>(false))
-        .with_raw_output_schema(schema::<O>(true))
-        .with_annotations(annotations)
+    let t =
+        Tool::new(name, description, schema::<I>(false)).with_raw_output_schema(schema::<O>(true));
+    match annotations {
+        Some(a) => t.with_annotations(a),
+        None => t,
+    }
 }
 
 /// Every tool this server offers, in the order `tools/list` shows them.
+/// Annotations are given only where they differ from the protocol's defaults
+/// (not read-only, destructive).
 pub fn all_tools() -> Vec<Tool> {
-    let ro = ToolAnnotations::new().read_only(true).open_world(false);
-    let rw = |destructive| {
-        ToolAnnotations::new()
-            .read_only(false)
-            .destructive(destructive)
-            .open_world(false)
-    };
+    let read_only = || Some(ToolAnnotations::new().read_only(true));
     vec![
         tool::<ExecuteCodeArgs, ExecOutput>(
             "execute_code",
             "Run code in the session's persistent interpreter: variables, imports and functions survive between calls. \
 Returns stdout, stderr, the value of a final expression as `result`, and any exception with its traceback. \
-matplotlib figures come back as images (no savefig needed).",
-            rw(true),
+matplotlib figures come back as images.",
+            None,
         ),
         tool::<ExecuteCommandArgs, ExecOutput>(
             "execute_command",
             "Run a bash command in the session's working directory. A non-zero exit_code is reported, not an error.",
-            rw(true),
+            None,
         ),
         tool::<WriteFilesArgs, WriteFilesOutput>(
             "write_files",
             "Create or overwrite files in the session's working directory (parents are created). Returns each file's bytes and sha256.",
-            rw(true),
+            None,
         ),
         tool::<ReadFilesArgs, ReadFilesOutput>(
             "read_files",
             "Read files from the session's working directory: UTF-8 as text, other files as base64, images as image blocks.",
-            ro.clone(),
+            read_only(),
         ),
         tool::<ListFilesArgs, ListFilesOutput>(
             "list_files",
             "List a directory of the session's working directory.",
-            ro,
+            read_only(),
         ),
         tool::<StartSessionArgs, StartSessionOutput>(
             "start_session",
             "Start a new isolated session with its own working directory and interpreters. \
 Optional: calls without session_id use a default session.",
-            rw(false),
+            Some(ToolAnnotations::new().destructive(false)),
         ),
         tool::<StopSessionArgs, StopSessionOutput>(
             "stop_session",
             "Stop a session: end its processes and delete its files.",
-            rw(true),
+            None,
         ),
     ]
 }
@@ -348,6 +360,15 @@ mod tests {
                 Some(&Value::String("object".into()))
             );
         }
+    }
+
+    /// Every byte of tools/list is read by the model on every turn: hold the
+    /// whole list to 6 KiB.
+    #[test]
+    fn tools_list_fits_its_budget() {
+        let list = rmcp::model::ListToolsResult::with_all_items(all_tools());
+        let bytes = serde_json::to_vec(&list).unwrap().len();
+        assert!(bytes <= 6 * 1024, "tools/list is {bytes} bytes");
     }
 
     #[test]

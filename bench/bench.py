@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Measures code-interpreter-mcp against the project's targets with one client,
+the official Python MCP SDK over stdio:
+
+  cold start to initialized, new session + first trivial execute_code,
+  warm trivial execute_code round trip, resident memory of the server plus one
+  Python session, and the size of the whole tools/list result.
+
+Usage: bench.py /path/to/code-interpreter-mcp [--runs N] [--warm N]
+Sessions use CODE_INTERPRETER_PYTHON (default python3). Prints a table.
+"""
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def descendants(pid):
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def server_pid(root_name):
+    """The newest process running our binary."""
+    best = None
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                exe = os.readlink(f"/proc/{d}/exe")
+            except OSError:
+                continue
+            if os.path.basename(exe) == root_name:
+                best = max(best or 0, int(d))
+    return best
+
+
+def params(binary, root):
+    env = {"PATH": os.environ["PATH"], "CODE_INTERPRETER_WORKDIR_ROOT": root, "RUST_LOG": "warn"}
+    for k in ("CODE_INTERPRETER_PYTHON", "HOME"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return StdioServerParameters(command=binary, args=[], env=env)
+
+
+def structured(r):
+    return getattr(r, "structured_content", None) or getattr(r, "structuredContent", None)
+
+
+async def cold_start(binary, root):
+    t0 = time.perf_counter()
+    async with stdio_client(params(binary, root)) as (r, w):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            return (time.perf_counter() - t0) * 1000
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warm", type=int, default=1000)
+    a = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="cimcp-bench-")
+    results = {}
+
+    cold = [await cold_start(a.binary, root) for _ in range(a.runs)]
+    results["cold start to initialized (ms)"] = cold
+
+    async with stdio_client(params(a.binary, root)) as (r, w):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            tools = await s.list_tools()
+            tools_json = json.dumps(tools.model_dump(by_alias=True, mode="json", exclude_none=True),
+                                    separators=(",", ":"))
+            results["tools/list (bytes)"] = [len(tools_json.encode())]
+
+            first = []
+            for _ in range(a.runs):
+                t0 = time.perf_counter()
+                st = await s.call_tool("start_session", {})
+                sid = structured(st)["session_id"]
+                r1 = await s.call_tool("execute_code", {"session_id": sid, "code": "1"})
+                first.append((time.perf_counter() - t0) * 1000)
+                assert structured(r1)["result"] == "1", r1
+                await s.call_tool("stop_session", {"session_id": sid})
+            results["start_session + first execute_code (ms)"] = first
+
+            st = await s.call_tool("start_session", {})
+            sid = structured(st)["session_id"]
+            await s.call_tool("execute_code", {"session_id": sid, "code": "1"})
+            warm = []
+            for _ in range(a.warm):
+                t0 = time.perf_counter()
+                await s.call_tool("execute_code", {"session_id": sid, "code": "1"})
+                warm.append((time.perf_counter() - t0) * 1000)
+            results["warm execute_code round trip (ms)"] = warm
+
+            pid = server_pid(os.path.basename(a.binary))
+            pids = descendants(pid) if pid else []
+            total = sum(rss_kib(p) for p in pids)
+            results["server + one Python session RSS (MiB)"] = [total / 1024]
+            results["server alone RSS (MiB)"] = [rss_kib(pid) / 1024 if pid else 0]
+
+    print(f"{'measure':45} {'p50':>9} {'p90':>9} {'min':>9} {'n':>6}")
+    for k, xs in results.items():
+        print(f"{k:45} {statistics.median(xs):9.3f} {pct(xs, 90):9.3f} {min(xs):9.3f} {len(xs):6d}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
