@@ -16,6 +16,7 @@ import base64
 import fcntl
 import json
 import os
+import random
 import secrets
 import selectors
 import shutil
@@ -231,6 +232,14 @@ def median_startup_ms(argv, cwd, runs=5):
     return statistics.median(times), times
 
 
+def probe(driver, code, language):
+    """The result of a call, or None if it failed."""
+    try:
+        return driver.call(code, language).result
+    except CheckFailed:
+        return None
+
+
 def png_size(data):
     """(width, height) from a PNG's IHDR chunk."""
     return struct.unpack('>II', data[16:24])
@@ -320,8 +329,21 @@ def check_python(runner, python, cwd):
         d.interrupt()
         reply = d.receive(request_id, timeout=5)
         reply.expect_error('KeyboardInterrupt')
-        expect('while True' in reply.error.get('traceback', ''), 'traceback: %r' % reply.error)
+        tb = reply.error.get('traceback', '')
+        expect('<cell-' in tb and '<string>' not in tb, 'traceback: %r' % tb)
         d.call('x + 1', py).expect_ok('42')
+
+    @runner.check('python: SIGINTs at random moments never kill the driver')
+    def _():
+        rng = random.Random(1)
+        for _ in range(300):
+            request_id = d.send('sum(range(%d))' % rng.choice([1, 1000, 100000]), py)
+            time.sleep(rng.random() * 0.002)
+            d.interrupt()
+            reply = d.receive(request_id, timeout=5)
+            expect(reply.response.get('ok') or reply.error.get('name') == 'KeyboardInterrupt',
+                   'reply: %r' % reply)
+        d.call('x', py).expect_ok('41')
 
     @runner.check('python: SIGINT while idle is ignored')
     def _():
@@ -391,8 +413,7 @@ def check_python(runner, python, cwd):
         d.receive(999).expect_error('DriverError')
         d.call('1 + 1', py).expect_ok('2')
 
-    has_matplotlib = d.call('import importlib.util\nimportlib.util.find_spec("matplotlib") is not None', py)
-    if has_matplotlib.result != 'True':
+    if probe(d, 'import importlib.util\nimportlib.util.find_spec("matplotlib") is not None', py) != 'True':
         runner.skip('python: matplotlib', 'matplotlib is not importable by %s' % python)
     else:
         @runner.check('python: matplotlib figure becomes one PNG, plt.show() is silent')
@@ -536,6 +557,7 @@ def check_node(runner, node, cwd):
     def _():
         d.call('await new Promise((r) => setTimeout(r, 10)); 7', js).expect_ok('7')
         d.call('const r = await Promise.resolve(3);\nr * 2;', js).expect_ok('6')
+        d.call('const a = await 1\na\n  + 1', js).expect_ok('2')  # the last statement spans two lines
 
     @runner.check('node: a promise result is awaited')
     def _():
@@ -563,8 +585,7 @@ def check_node(runner, node, cwd):
         d.receive(None).expect_error('DriverError')
         d.call('1 + 1', js).expect_ok('2')
 
-    has_typescript = d.call('typeof require("node:module").stripTypeScriptTypes === "function"', js)
-    if has_typescript.result == 'true':
+    if probe(d, 'typeof require("node:module").stripTypeScriptTypes === "function"', js) == 'true':
         @runner.check('node: TypeScript')
         def _():
             d.call('const n: number = 5; n * 2', 'typescript').expect_ok('10')

@@ -28,3 +28,19 @@ fn official_python_sdk_calls_every_tool() {
     );
     assert!(stdout.contains("all tools ok"), "{stdout}");
 }
+
+/// The interpreter drivers' own protocol check (tests/drivers/driver_check.py),
+/// run with the same Python and Node the sessions use.
+#[test]
+fn interpreter_drivers_pass_their_protocol_check() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/drivers/driver_check.py");
+    let out = Command::new(test_python())
+        .arg(script)
+        .args(["--python", &test_python(), "--node", &test_node()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "driver check failed:\n{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}

@@ -28,6 +28,7 @@
   const REQUEST_FD = 3;
   const RESPONSE_FD = 4;
   const MAX_RESULT_CHARS = 10000;
+  const MAX_TAIL_TRIES = 100;
   const SENTINEL = process.env.CI_DRIVER_SENTINEL || '';
   delete process.env.CI_DRIVER_SENTINEL; // user code doesn't need it
 
@@ -109,10 +110,12 @@
   // Compile a cell whose top-level `await` makes it invalid as a script: run it
   // as the body of an async function instead (its declarations then don't
   // persist). To still return the value of the last expression statement
-  // without a JS parser, try each statement boundary (after `;` or a newline),
-  // longest tail first, and use the first tail that compiles as `return (tail)`.
-  // The `return` keyword can only start a statement, so a wrong boundary makes
-  // the code invalid rather than changing its meaning.
+  // without a JS parser, try statement boundaries (after `;` or a newline) and
+  // use the first tail that compiles as `return (tail)`. `return` can only
+  // start a statement, so a boundary inside a statement makes the code
+  // invalid; trying the longest tail first keeps a line that continues the
+  // previous one (`a\n+ b`) whole. Each try compiles the whole cell, so only
+  // the last MAX_TAIL_TRIES boundaries are tried.
   function compileAsync(code, filename) {
     const tryCompile = (body) => {
       try {
@@ -122,8 +125,11 @@
         return null;
       }
     };
-    for (let i = 0; i < code.length; i += 1) {
-      if (i > 0 && code[i - 1] !== ';' && code[i - 1] !== '\n') continue;
+    const boundaries = [0];
+    for (let i = 1; i < code.length; i += 1) {
+      if (code[i - 1] === ';' || code[i - 1] === '\n') boundaries.push(i);
+    }
+    for (const i of boundaries.slice(-MAX_TAIL_TRIES)) {
       const tail = code.slice(i).replace(/;\s*$/, '');
       // Declarations would compile as expressions, but their value isn't the completion value.
       if (!tail.trim() || /^\s*((async\s+)?function\b|class\b)/.test(tail)) continue;
@@ -252,18 +258,14 @@
     if (interruptAwait) interruptAwait();
   });
 
-  // Errors from user callbacks (timers, promises) that nobody handles would
-  // otherwise kill the process: report them on stderr.
-  function reportAsyncError(what, err) {
+  function reportError(heading, err) {
     const text = util.types.isNativeError(err) ? String(err.stack) : util.inspect(err);
     try {
-      process.stderr.write(`${what} (from asynchronous code): ${text}\n`);
+      process.stderr.write(`${heading}: ${text}\n`);
     } catch {
       // stderr is gone: nowhere to report to
     }
   }
-  process.on('uncaughtException', (err) => reportAsyncError('Uncaught exception', err));
-  process.on('unhandledRejection', (reason) => reportAsyncError('Unhandled promise rejection', reason));
 
   // Requests are handled one at a time, in order.
   const queue = [];
@@ -279,7 +281,7 @@
       } catch (err) {
         // The response pipe is broken or the driver has a bug: a silent
         // driver would hang the server, so exit and let it notice.
-        reportAsyncError('Driver failure', err);
+        reportError('Node driver failure', err);
         process.exit(1);
       }
     }
@@ -289,6 +291,7 @@
   }
 
   makeStdioBlocking();
+  // fd 3 must be a pipe (or socket): libuv reads it without blocking a thread.
   const requests = readline.createInterface({
     input: new net.Socket({ fd: REQUEST_FD, readable: true, writable: false }),
     crlfDelay: Infinity,
@@ -303,5 +306,10 @@
     endOfRequests = true;
     serveQueue();
   });
+  // Errors from user callbacks (timers, promises) that nobody handles would
+  // otherwise kill the process: report them on stderr. Installed last, so
+  // that a failing setup above still crashes visibly.
+  process.on('uncaughtException', (err) => reportError('Uncaught exception in asynchronous code', err));
+  process.on('unhandledRejection', (reason) => reportError('Unhandled promise rejection', reason));
   writeAllSync(RESPONSE_FD, `${JSON.stringify({ ready: true, pid: process.pid, version: process.version })}\n`);
 })();

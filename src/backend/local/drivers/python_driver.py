@@ -153,13 +153,10 @@ def _user_traceback(tb):
 
 
 def _describe(exc, filename):
-    if isinstance(exc, SystemExit):
-        message = str(exc.code)
-    else:
-        try:
-            message = str(exc)
-        except Exception:
-            message = '<exception str() failed>'
+    try:
+        message = str(exc.code if isinstance(exc, SystemExit) else exc)
+    except Exception:  # a user-defined __str__ failed
+        message = '<exception str() failed>'
     if isinstance(exc, SyntaxError) and exc.filename == filename:
         tb = None  # the cell didn't compile: only the offending line is relevant
     else:
@@ -206,7 +203,7 @@ def _write_sentinels(request_id):
     marker = ('\x1e%s:%d\x1e' % (_SENTINEL, request_id)).encode('utf-8')
     for fd in (1, 2):
         try:
-            # A child process (node does this) may have made the shared pipe non-blocking.
+            # A child process may have left the shared pipe non-blocking.
             os.set_blocking(fd, True)
             _write_all(fd, marker)
         except OSError:
