@@ -75,13 +75,16 @@ def params(binary, root):
     return StdioServerParameters(command=binary, args=[], env=env)
 
 
+DEVNULL = open(os.devnull, "w")
+
+
 def structured(r):
     return getattr(r, "structured_content", None) or getattr(r, "structuredContent", None)
 
 
 async def cold_start(binary, root):
     t0 = time.perf_counter()
-    async with stdio_client(params(binary, root)) as (r, w):
+    async with stdio_client(params(binary, root), errlog=DEVNULL) as (r, w):
         async with ClientSession(r, w) as s:
             await s.initialize()
             return (time.perf_counter() - t0) * 1000
@@ -99,7 +102,7 @@ async def main():
     cold = [await cold_start(a.binary, root) for _ in range(a.runs)]
     results["cold start to initialized (ms)"] = cold
 
-    async with stdio_client(params(a.binary, root)) as (r, w):
+    async with stdio_client(params(a.binary, root), errlog=DEVNULL) as (r, w):
         async with ClientSession(r, w) as s:
             await s.initialize()
             tools = await s.list_tools()
@@ -107,15 +110,17 @@ async def main():
                                     separators=(",", ":"))
             results["tools/list (bytes)"] = [len(tools_json.encode())]
 
-            first = []
+            first, start_only = [], []
             for _ in range(a.runs):
                 t0 = time.perf_counter()
                 st = await s.call_tool("start_session", {})
+                start_only.append((time.perf_counter() - t0) * 1000)
                 sid = structured(st)["session_id"]
                 r1 = await s.call_tool("execute_code", {"session_id": sid, "code": "1"})
                 first.append((time.perf_counter() - t0) * 1000)
                 assert structured(r1)["result"] == "1", r1
                 await s.call_tool("stop_session", {"session_id": sid})
+            results["start_session alone (ms)"] = start_only
             results["start_session + first execute_code (ms)"] = first
 
             st = await s.call_tool("start_session", {})
