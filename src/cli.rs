@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::local::{LocalBackend, LocalConfig};
+use crate::backend::local::sandbox::Limits;
+use crate::backend::local::{LocalBackend, LocalConfig, SandboxSettings};
 use crate::server::{CodeInterpreterServer, ServerSettings};
 use crate::session::{SessionLimits, Sessions};
 
@@ -47,6 +48,23 @@ pub struct Cli {
 pub enum Command {
     /// Serve MCP over stdio (the default when no subcommand is given).
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxMode {
+    /// Every session process runs in new user, mount, pid, network, ipc and uts
+    /// namespaces with a read-only system view, seccomp, Landlock and limits.
+    Namespaces,
+    /// No isolation: code runs as this user with full access to the machine.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkMode {
+    /// Sessions have only a private loopback interface.
+    Off,
+    /// Sessions share the host's network.
+    On,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,6 +141,50 @@ pub struct ServeArgs {
         value_name = "PATH"
     )]
     pub node: String,
+
+    /// Isolation of local sessions. `none` runs code unconfined and says so in
+    /// every result; it is the only way to run without the sandbox.
+    #[arg(
+        long,
+        env = "CODE_INTERPRETER_SANDBOX",
+        value_enum,
+        default_value = "namespaces"
+    )]
+    pub sandbox: SandboxMode,
+
+    /// Network access of local sessions.
+    #[arg(
+        long,
+        env = "CODE_INTERPRETER_NETWORK",
+        value_enum,
+        default_value = "off"
+    )]
+    pub network: NetworkMode,
+
+    /// Memory of each session process (RLIMIT_DATA), in MiB.
+    #[arg(long, env = "CODE_INTERPRETER_MEMORY_MB", default_value_t = 2048, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(64..))]
+    pub memory_mb: u64,
+
+    /// Processes a session may run at once.
+    #[arg(long, env = "CODE_INTERPRETER_MAX_PROCESSES", default_value_t = 256, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(8..))]
+    pub max_processes: u64,
+
+    /// Largest file a session process may write, in MiB.
+    #[arg(long, env = "CODE_INTERPRETER_MAX_FILE_MB", default_value_t = 1024, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_file_mb: u64,
+
+    /// Storage of a session's /work and /tmp together (a tmpfs), in MiB.
+    #[arg(long, env = "CODE_INTERPRETER_DISK_MB", default_value_t = 1024, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(16..))]
+    pub disk_mb: u64,
+
+    /// CPU seconds each session process may use in all.
+    #[arg(long, env = "CODE_INTERPRETER_CPU_SECONDS", default_value_t = 28800, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub cpu_seconds: u64,
 }
 
 impl ServeArgs {
@@ -134,6 +196,16 @@ impl ServeArgs {
             output_limit: self.output_limit as usize,
             max_read_bytes: 8 * 1024 * 1024,
             max_list_entries: 1000,
+            sandbox: (self.sandbox == SandboxMode::Namespaces).then(|| SandboxSettings {
+                network: self.network == NetworkMode::On,
+                limits: Limits {
+                    memory_bytes: self.memory_mb << 20,
+                    max_processes: self.max_processes,
+                    max_file_bytes: self.max_file_mb << 20,
+                    cpu_seconds: self.cpu_seconds,
+                },
+                disk_bytes: self.disk_mb << 20,
+            }),
         }
     }
 }
@@ -162,9 +234,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         BackendKind::Local => {
             let local = LocalBackend::new(args.local_config())?;
             local.prewarm();
-            tracing::warn!(
-                "local execution is NOT isolated yet: session code runs as this user with access to this machine"
-            );
+            match (args.sandbox, args.network) {
+                (SandboxMode::None, _) => tracing::warn!(
+                    "--sandbox none: session code runs UNCONFINED, as this user, with full access to this machine and its network"
+                ),
+                (SandboxMode::Namespaces, NetworkMode::On) => {
+                    tracing::warn!("--network on: sessions can reach the network")
+                }
+                _ => {}
+            }
             Arc::new(local)
         }
     };

@@ -3,9 +3,21 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use code_interpreter_mcp::backend::local::sandbox;
 use code_interpreter_mcp::cli::{Cli, run};
 
 fn main() -> ExitCode {
+    // The sandbox helpers re-execute this binary; they run before anything
+    // else (no runtime, no logging) so they stay single-threaded and fast.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("__sandbox-init") => {
+            let spec = args.get(2).and_then(|a| a.to_str()).unwrap_or("");
+            sandbox::init::main(spec)
+        }
+        Some("__sandbox-exec") => sandbox::exec::main(&args[2..]),
+        _ => {}
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -34,7 +34,8 @@ pub fn skip(reason: &str) {
 
 pub struct Server {
     pub client: RunningService<RoleClient, ()>,
-    pub root: tempfile::TempDir,
+    /// Holds the sessions' directories; removed when the test ends.
+    _root: tempfile::TempDir,
 }
 
 impl Server {
@@ -55,7 +56,10 @@ impl Server {
         });
         let transport = TokioChildProcess::new(cmd).unwrap();
         let client = ().serve(transport).await.unwrap();
-        Server { client, root }
+        Server {
+            client,
+            _root: root,
+        }
     }
 
     pub async fn call(&self, tool: &str, args: Value) -> CallToolResult {

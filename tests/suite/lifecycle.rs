@@ -106,20 +106,51 @@ fn recv(lines: &mut impl Iterator<Item = std::io::Result<String>>, id: i64) -> s
     panic!("no response {id}");
 }
 
-/// Processes whose working directory is under `root`: the sessions' processes.
-fn processes_under(root: &std::path::Path) -> Vec<u32> {
-    let mut pids = Vec::new();
+/// `pid` and every process below it (session processes stay below the
+/// server: their sandbox's init is its child and reaps orphans).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        if let Ok(cwd) = std::fs::read_link(e.path().join("cwd"))
-            && cwd.starts_with(root)
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if let Some(ppid) = after
+            .1
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
         {
-            pids.push(pid);
+            children.entry(ppid).or_default().push(p);
         }
     }
-    pids
+    let mut out = Vec::new();
+    let mut todo = children.remove(&pid).unwrap_or_default();
+    while let Some(p) = todo.pop() {
+        out.push(p);
+        todo.extend(children.remove(&p).unwrap_or_default());
+    }
+    out
+}
+
+/// Those of `pids` still running (not gone, not zombies).
+fn alive(pids: &[u32]) -> Vec<u32> {
+    pids.iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| {
+                    !s.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 #[test]
@@ -173,7 +204,7 @@ fn stdin_eof_ends_the_server_and_every_session_process_within_two_seconds() {
     );
     recv(&mut lines, 5);
 
-    let before = processes_under(root.path());
+    let before = descendants(child.id());
     assert!(
         before.len() >= 4,
         "expected interpreters and sleeps, found {before:?}"
@@ -192,7 +223,7 @@ fn stdin_eof_ends_the_server_and_every_session_process_within_two_seconds() {
         std::thread::sleep(Duration::from_millis(10));
     }
     loop {
-        let left = processes_under(root.path());
+        let left = alive(&before);
         if left.is_empty() {
             break;
         }

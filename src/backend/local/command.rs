@@ -29,6 +29,7 @@ pub struct Shell<'a> {
     pub bash: &'a Path,
     pub cwd: &'a Path,
     pub env: &'a [(String, String)],
+    pub sandbox: Option<&'a super::sandbox::Sandbox>,
 }
 
 /// Runs `command`; `on_start` learns the process group id (so the session
@@ -48,6 +49,7 @@ pub async fn run(
         cwd: shell.cwd,
         env: shell.env,
         control_channel: false,
+        sandbox: shell.sandbox,
     })
     .map_err(|e| Error::backend(format!("could not start {}: {e}", shell.bash.display())))?;
     let pgid = launched.pid;

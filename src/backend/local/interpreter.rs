@@ -149,6 +149,7 @@ impl Interpreter {
         program: &Path,
         cwd: &Path,
         env: &[(String, String)],
+        sandbox: Option<&super::sandbox::Sandbox>,
     ) -> Result<Self, Error> {
         let token = crate::ids::random_token(24);
         let mut env = env.to_vec();
@@ -163,6 +164,7 @@ impl Interpreter {
             cwd,
             env: &env,
             control_channel: true,
+            sandbox,
         })
         .map_err(|e| {
             Error::backend(format!(

@@ -1,7 +1,8 @@
 //! The one place every process of a local session is started.
 //!
 //! Interpreters and shell commands alike come through [`launch`], so the
-//! isolation of the sandbox wraps all of them here and nowhere else. Each
+//! isolation of the sandbox wraps all of them here and nowhere else (see
+//! [`super::sandbox`]). Each
 //! process leads its own process group (so a timeout can signal the whole
 //! tree), dies with the server (`PR_SET_PDEATHSIG`), starts from a minimal
 //! environment built by the caller, has `/dev/null` as stdin, and never
@@ -24,6 +25,9 @@ pub struct LaunchSpec<'a> {
     /// Give the process a request pipe on fd 3 and a response pipe on fd 4
     /// (the interpreter drivers' control channel).
     pub control_channel: bool,
+    /// Run the process inside this session sandbox (`cwd` is then ignored:
+    /// sandboxed processes start in the session's working directory).
+    pub sandbox: Option<&'a super::sandbox::Sandbox>,
 }
 
 pub struct Launched {
@@ -47,9 +51,16 @@ fn pipe_cloexec() -> std::io::Result<(OwnedFd, OwnedFd)> {
 }
 
 pub fn launch(spec: LaunchSpec<'_>) -> std::io::Result<Launched> {
-    let mut cmd = Command::new(spec.program);
-    cmd.args(&spec.args)
-        .current_dir(spec.cwd)
+    let (program, args, cwd) = match spec.sandbox {
+        Some(sb) => {
+            let (p, a) = sb.wrap(spec.program, spec.args);
+            (p, a, Path::new("/"))
+        }
+        None => (spec.program.to_path_buf(), spec.args, spec.cwd),
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&args)
+        .current_dir(cwd)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

@@ -7,6 +7,7 @@ pub mod command;
 pub mod files;
 pub mod interpreter;
 pub mod launcher;
+pub mod sandbox;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::error::Error;
 use crate::output::{OutputCollector, SpillOpener};
 use files::{ConfinedDir, normalize_rel};
 use interpreter::{Interpreter, Runtime};
+use sandbox::{InitSpec, Limits, Sandbox};
 
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
@@ -41,12 +43,34 @@ pub struct LocalConfig {
     pub max_read_bytes: u64,
     /// Most entries `list_files` returns.
     pub max_list_entries: usize,
+    /// The sandbox around every session process; None runs code unconfined
+    /// (`--sandbox none`).
+    pub sandbox: Option<SandboxSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Keep the host network (off: only a private loopback).
+    pub network: bool,
+    pub limits: Limits,
+    /// Size of the tmpfs holding a session's /work and /tmp.
+    pub disk_bytes: u64,
 }
 
 /// An interpreter found on this machine.
 #[derive(Debug, Clone)]
 struct Resolved {
     program: PathBuf,
+    /// Its installation, made visible read-only inside the sandbox when it
+    /// is outside the system directories (pyenv, a venv, a Node tarball).
+    install_dirs: Vec<PathBuf>,
+}
+
+fn push_install_dir(dirs: &mut Vec<PathBuf>, p: PathBuf) {
+    if p.is_absolute() && p != Path::new("/") && !sandbox::is_system_path(&p) && !dirs.contains(&p)
+    {
+        dirs.push(p);
+    }
 }
 
 /// Interpreters and shell, found once per server and shared by sessions.
@@ -122,14 +146,25 @@ async fn resolve_python(tools: &Toolchain, cfg: &LocalConfig) -> Result<Resolved
             // Ask the interpreter for its real executable: version managers
             // (pyenv, asdf) put slow shell-script shims on PATH.
             let probe = tokio::process::Command::new(&found)
-                .args(["-c", "import sys; print(sys.executable)"])
+                .args(["-c", "import os, sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix); print(os.path.realpath(sys.executable))"])
                 .stdin(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .output();
+            let mut install_dirs = Vec::new();
             let program = match tokio::time::timeout(Duration::from_secs(30), probe).await {
                 Ok(Ok(o)) if o.status.success() => {
-                    let p = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+                    let out = String::from_utf8_lossy(&o.stdout).to_string();
+                    let lines: Vec<&str> = out.lines().collect();
+                    for dir in lines.iter().skip(1).take(2) {
+                        push_install_dir(&mut install_dirs, PathBuf::from(dir));
+                    }
+                    if let Some(real) = lines.get(3).map(PathBuf::from)
+                        && let Some(prefix) = real.parent().and_then(Path::parent)
+                    {
+                        push_install_dir(&mut install_dirs, prefix.to_path_buf());
+                    }
+                    let p = PathBuf::from(lines.first().copied().unwrap_or_default());
                     if p.is_file() { p } else { found }
                 }
                 _ => {
@@ -139,7 +174,7 @@ async fn resolve_python(tools: &Toolchain, cfg: &LocalConfig) -> Result<Resolved
                     ));
                 }
             };
-            Ok(Resolved { program })
+            Ok(Resolved { program, install_dirs })
         })
         .await
         .clone()
@@ -152,9 +187,17 @@ async fn resolve_simple(
 ) -> Result<Resolved, String> {
     cell.get_or_init(|| async {
         match launcher::which(name) {
-            Some(p) => Ok(Resolved {
-                program: std::fs::canonicalize(&p).unwrap_or(p),
-            }),
+            Some(p) => {
+                let program = std::fs::canonicalize(&p).unwrap_or(p);
+                let mut install_dirs = Vec::new();
+                if let Some(prefix) = program.parent().and_then(Path::parent) {
+                    push_install_dir(&mut install_dirs, prefix.to_path_buf());
+                }
+                Ok(Resolved {
+                    program,
+                    install_dirs,
+                })
+            }
             None => Err(missing.to_string()),
         }
     })
@@ -171,19 +214,20 @@ impl Backend for LocalBackend {
     async fn start_session(&self, _opts: SessionOptions) -> Result<Arc<dyn Session>, Error> {
         let id = crate::ids::local_session_id();
         let dir = self.cfg.root.join(&id);
-        let work = dir.join("work");
-        let tmp = dir.join("tmp");
-        for d in [&dir, &work, &tmp] {
-            std::fs::create_dir(d)
-                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        std::fs::create_dir(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let started = self.start_in(&id, &dir).await;
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
         }
-        let confined = Arc::new(ConfinedDir::open(&work)?);
+        let (sandbox, work, tmp, confined) = started?;
         let session = Arc::new(LocalSession {
             id,
             dir,
             work,
             tmp,
             confined,
+            sandbox,
             cfg: self.cfg.clone(),
             tools: self.tools.clone(),
             python: AsyncMutex::new(None),
@@ -192,17 +236,69 @@ impl Backend for LocalBackend {
             call_seq: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
         });
-        tracing::info!(session = %session.id, dir = %session.dir.display(), "local session started");
+        tracing::info!(session = %session.id, dir = %session.dir.display(), sandboxed = session.sandbox.is_some(), "local session started");
         Ok(session)
+    }
+}
+
+/// A session's sandbox (if any), its working and temporary directories as
+/// its processes see them, and the confined view of its working directory.
+type SessionParts = (Option<Sandbox>, PathBuf, PathBuf, Arc<ConfinedDir>);
+
+impl LocalBackend {
+    async fn start_in(&self, id: &str, dir: &Path) -> Result<SessionParts, Error> {
+        let Some(sb) = &self.cfg.sandbox else {
+            let work = dir.join("work");
+            let tmp = dir.join("tmp");
+            for d in [&work, &tmp] {
+                std::fs::create_dir(d)
+                    .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+            }
+            let confined = Arc::new(ConfinedDir::open(&work)?);
+            return Ok((None, work, tmp, confined));
+        };
+        let root_mount = dir.join("root");
+        std::fs::create_dir(&root_mount)
+            .map_err(|e| Error::io(format!("creating {}", root_mount.display()), e))?;
+        // The interpreters' installations must be visible inside.
+        let mut ro_paths = Vec::new();
+        if let Ok(p) = resolve_python(&self.tools, &self.cfg).await {
+            ro_paths.extend(p.install_dirs);
+        }
+        if let Ok(n) = resolve_simple(&self.tools.node, &self.cfg.node, "").await {
+            ro_paths.extend(n.install_dirs);
+        }
+        // SAFETY: getuid/getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let spec = InitSpec {
+            outer_uid: uid,
+            outer_gid: gid,
+            root_mount,
+            network: sb.network,
+            disk_bytes: sb.disk_bytes,
+            ro_paths,
+        };
+        let sandbox = Sandbox::start(&spec, &sb.limits).await?;
+        let confined = Arc::new(ConfinedDir::open(&sandbox.work_dir())?);
+        tracing::debug!(session = id, "sandbox ready");
+        Ok((
+            Some(sandbox),
+            PathBuf::from(sandbox::WORK_DIR),
+            PathBuf::from("/tmp"),
+            confined,
+        ))
     }
 }
 
 pub struct LocalSession {
     id: String,
+    /// The session's directory on the host.
     dir: PathBuf,
+    /// Working and temporary directories as the session's processes see them.
     work: PathBuf,
     tmp: PathBuf,
     confined: Arc<ConfinedDir>,
+    sandbox: Option<Sandbox>,
     cfg: Arc<LocalConfig>,
     tools: Arc<Toolchain>,
     python: AsyncMutex<Option<Interpreter>>,
@@ -364,7 +460,9 @@ impl Session for LocalSession {
             }
             let bin_refs: Vec<&Path> = bins.iter().map(PathBuf::as_path).collect();
             let env = self.env(&bin_refs);
-            let interp = Interpreter::start(runtime, &program, &self.work, &env).await?;
+            let interp =
+                Interpreter::start(runtime, &program, &self.work, &env, self.sandbox.as_ref())
+                    .await?;
             self.track_group(interp.pid());
             *guard = Some(interp);
         }
@@ -421,6 +519,7 @@ impl Session for LocalSession {
             bash: &bash,
             cwd: &self.work,
             env: &env,
+            sandbox: self.sandbox.as_ref(),
         };
         let r = command::run(shell, &req.command, &ctl, &mut out, &mut err, |g| {
             pgid = g;
@@ -529,6 +628,10 @@ impl Session for LocalSession {
         for g in groups {
             launcher::signal_group(g, libc::SIGKILL);
         }
+        if let Some(sb) = &self.sandbox {
+            // Killing the init ends every process in the session's pid namespace.
+            sb.stop();
+        }
         for slot in [&self.python, &self.node] {
             if let Some(mut i) = slot.lock().await.take() {
                 i.kill().await;
@@ -542,8 +645,11 @@ impl Session for LocalSession {
 
 impl Drop for LocalSession {
     fn drop(&mut self) {
-        // Interpreters die with their handles (kill_on_drop); commands' groups
-        // are killed here in case stop() never ran.
+        // Interpreters die with their handles (kill_on_drop); the sandbox and
+        // commands' groups are killed here in case stop() never ran.
+        if let Some(sb) = &self.sandbox {
+            sb.stop();
+        }
         if let Ok(mut s) = self.command_groups.lock() {
             for g in s.drain() {
                 launcher::signal_group(g, libc::SIGKILL);

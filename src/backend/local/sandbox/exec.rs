@@ -1,0 +1,209 @@
+//! `__sandbox-exec`: starts one program inside a session's sandbox.
+//!
+//! Joins the session init's namespaces (`setns` on its pidfd), forks so the
+//! program is inside the session's pid namespace, and in the child applies
+//! the rlimits, `no_new_privs`, Landlock and the seccomp filter before
+//! `execvp`. The parent stays as a relay: it exits with the program's status
+//! (or dies of the same signal), so the server sees the program's outcome.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use super::{EXEC_FAILED, ExecSpec, WORK_DIR, seccomp};
+
+fn die(layer: &str, msg: impl std::fmt::Display) -> ! {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "sandbox: {layer}: {msg}");
+    std::process::exit(EXEC_FAILED)
+}
+
+fn errno() -> std::io::Error {
+    std::io::Error::last_os_error()
+}
+
+/// Entry point of `__sandbox-exec <spec> -- program args...`. Never returns.
+pub fn main(args: &[OsString]) -> ! {
+    let (spec, cmd) = match args {
+        [spec, sep, cmd @ ..] if sep == "--" && !cmd.is_empty() => (spec, cmd),
+        _ => die("usage", "__sandbox-exec <spec> -- program [args...]"),
+    };
+    let spec: ExecSpec = match serde_json::from_slice(spec.as_bytes()) {
+        Ok(s) => s,
+        Err(e) => die("spec", e),
+    };
+    let argv: Vec<CString> = cmd
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
+
+    // SAFETY: pidfd_open on a pid; the fd is checked.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, spec.init_pid, 0) } as i32;
+    if pidfd < 0 {
+        die(
+            "session",
+            format!(
+                "the session's sandbox (pid {}) is gone: {}",
+                spec.init_pid,
+                errno()
+            ),
+        );
+    }
+    let mut ns = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    if !spec.network {
+        ns |= libc::CLONE_NEWNET;
+    }
+    // SAFETY: setns on a valid pidfd in a single-threaded process.
+    if unsafe { libc::setns(pidfd, ns) } != 0 {
+        die(
+            "namespaces",
+            format!("joining the session's namespaces failed: {}", errno()),
+        );
+    }
+    // SAFETY: closing our own fd.
+    unsafe { libc::close(pidfd) };
+    let work = CString::new(WORK_DIR).unwrap_or_default();
+    // SAFETY: chdir to a valid C string.
+    if unsafe { libc::chdir(work.as_ptr()) } != 0 {
+        die("mount namespace", format!("chdir {WORK_DIR}: {}", errno()));
+    }
+    let filters = match seccomp::filters() {
+        Ok(f) => f,
+        Err(e) => die("seccomp", e),
+    };
+    let landlock = landlock_ruleset();
+
+    // SAFETY: the process is single-threaded; fork is sound.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        die("pid namespace", format!("fork failed: {}", errno()));
+    }
+    if pid == 0 {
+        child(&spec, &argv, landlock, &filters);
+    }
+    relay(pid)
+}
+
+/// Waits for the program and mirrors how it ended.
+fn relay(pid: i32) -> ! {
+    // SAFETY: signal dispositions and waits on our own child. SIGINT reaches
+    // the whole process group; the relay ignores it and the program decides.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        let mut status = 0;
+        loop {
+            let r = libc::waitpid(pid, &mut status, 0);
+            if r == pid {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                std::process::exit(EXEC_FAILED);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            std::process::exit(libc::WEXITSTATUS(status));
+        }
+        let sig = libc::WTERMSIG(status);
+        libc::signal(sig, libc::SIG_DFL);
+        libc::kill(libc::getpid(), sig);
+        std::process::exit(128 + sig);
+    }
+}
+
+fn set_rlimit(res: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: setrlimit with a valid struct.
+    if unsafe { libc::setrlimit(res, &lim) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+fn child(
+    spec: &ExecSpec,
+    argv: &[CString],
+    landlock: Option<landlock::RulesetCreated>,
+    filters: &[seccompiler::BpfProgram],
+) -> ! {
+    // SAFETY: prctl/signal with constant arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+    let l = &spec.limits;
+    for (name, res, value) in [
+        ("memory", libc::RLIMIT_DATA, l.memory_bytes),
+        ("processes", libc::RLIMIT_NPROC, l.max_processes),
+        ("file size", libc::RLIMIT_FSIZE, l.max_file_bytes),
+        ("cpu time", libc::RLIMIT_CPU, l.cpu_seconds),
+        ("core dumps", libc::RLIMIT_CORE, 0),
+    ] {
+        if let Err(e) = set_rlimit(res, value) {
+            die("resource limits", format!("{name}: {e}"));
+        }
+    }
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        die("no_new_privs", errno());
+    }
+    if let Some(ruleset) = landlock
+        && let Err(e) = ruleset.restrict_self()
+    {
+        die("landlock", e);
+    }
+    if let Err(e) = seccomp::apply(filters) {
+        die("seccomp", e);
+    }
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: a null-terminated argv of valid C strings.
+    unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
+    die(
+        "exec",
+        format!("{}: {}", argv[0].to_string_lossy(), errno()),
+    )
+}
+
+/// Landlock, where the kernel has it: read and execute anywhere in the
+/// sandbox's view, write only in the session's storage and a few devices.
+/// Returns None when the kernel has no Landlock (the other layers still hold).
+fn landlock_ruleset() -> Option<landlock::RulesetCreated> {
+    use landlock::{
+        ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules,
+    };
+    let abi = ABI::V5;
+    let all = AccessFs::from_all(abi);
+    let read = AccessFs::from_read(abi);
+    let ruleset = Ruleset::default().handle_access(all).ok()?.create().ok()?;
+    ruleset
+        .add_rules(path_beneath_rules(["/"], read))
+        .ok()?
+        .add_rules(path_beneath_rules([WORK_DIR, "/tmp", "/dev/shm"], all))
+        .ok()?
+        .add_rules(path_beneath_rules(
+            ["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"],
+            all,
+        ))
+        .ok()
+}
+
+/// The Landlock ABI the kernel supports (0: none), for `doctor`.
+pub fn landlock_abi() -> i32 {
+    // SAFETY: landlock_create_ruleset with the version flag only queries.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32, // LANDLOCK_CREATE_RULESET_VERSION
+        ) as i32
+    }
+    .max(0)
+}
