@@ -34,6 +34,8 @@ pub fn skip(reason: &str) {
 
 pub struct Server {
     pub client: RunningService<RoleClient, ()>,
+    /// The server process's pid.
+    pub pid: u32,
     /// Holds the sessions' directories; removed when the test ends.
     _root: tempfile::TempDir,
 }
@@ -44,20 +46,32 @@ impl Server {
     }
 
     pub async fn start_with(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[]).await
+    }
+
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let root = tempfile::tempdir().unwrap();
         let root_path = root.path().to_path_buf();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let cmd = tokio::process::Command::new(server_bin()).configure(|c| {
             c.args(&args)
                 .env("CODE_INTERPRETER_WORKDIR_ROOT", &root_path)
                 .env("CODE_INTERPRETER_PYTHON", test_python())
                 .env("CODE_INTERPRETER_NODE", test_node())
-                .env("RUST_LOG", "warn");
+                .env("RUST_LOG", "warn")
+                // The test's own settings win over the defaults above.
+                .envs(env.iter().map(|(k, v)| (k, v)));
         });
         let transport = TokioChildProcess::new(cmd).unwrap();
+        let pid = transport.id().unwrap();
         let client = ().serve(transport).await.unwrap();
         Server {
             client,
+            pid,
             _root: root,
         }
     }
@@ -91,6 +105,24 @@ impl Server {
 
     pub async fn py(&self, code: &str) -> Value {
         self.ok("execute_code", json!({"code": code})).await
+    }
+
+    pub async fn sh(&self, command: &str) -> Value {
+        self.ok("execute_command", json!({"command": command}))
+            .await
+    }
+
+    /// The server answers, and a brand-new session runs code.
+    pub async fn assert_healthy(&self) {
+        let sid = self.ok("start_session", json!({})).await["session_id"].clone();
+        let r = self
+            .ok("execute_code", json!({"session_id": sid, "code": "6 * 7"}))
+            .await;
+        assert_eq!(
+            r["result"], "42",
+            "a new session does not work after the attack: {r}"
+        );
+        self.ok("stop_session", json!({"session_id": sid})).await;
     }
 }
 

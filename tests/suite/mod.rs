@@ -1,3 +1,4 @@
+mod adversarial;
 mod exec;
 mod files;
 pub mod harness;

@@ -19,9 +19,12 @@ use async_trait::async_trait;
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use crate::backend::{
-    Backend, CallControl, CodeRequest, CommandRequest, ExecOutcome, FileWrite, Language, Listing,
-    ReadFile, Session, SessionOptions, WrittenFile,
+    Backend, CallControl, CodeRequest, CommandRequest, ExecOutcome, FileWrite, Language, LimitHit,
+    Listing, ReadFile, Session, SessionOptions, WrittenFile,
 };
+
+/// Said in every result of a session that runs without the sandbox.
+pub const UNCONFINED_NOTE: &str = "This server runs with --sandbox none: code in this session is NOT isolated and has the server user's full access to the machine and network.";
 use crate::error::Error;
 use crate::output::{OutputCollector, SpillOpener};
 use files::{ConfinedDir, normalize_rel};
@@ -396,6 +399,91 @@ impl LocalSession {
         }
     }
 
+    /// Names the limits a call ran into, so a result never shows only a bare
+    /// exit status: memory, processes, storage, file size and CPU time.
+    fn name_limits(&self, o: &mut ExecOutcome) {
+        let Some(sb) = &self.cfg.sandbox else {
+            o.notes.push(UNCONFINED_NOTE.into());
+            return;
+        };
+        let l = &sb.limits;
+        let mib = |b: u64| b >> 20;
+        let died_of = |sig: &str| {
+            o.signal.as_deref() == Some(sig)
+                || o.error
+                    .as_ref()
+                    .is_some_and(|e| e.name == "InterpreterExited" && e.message.contains(sig))
+        };
+        let hit = if died_of("SIGXFSZ") {
+            Some((
+                "file_size",
+                format!(
+                    "a file reached the {} MiB file size limit (--max-file-mb)",
+                    mib(l.max_file_bytes)
+                ),
+            ))
+        } else if died_of("SIGXCPU") {
+            Some((
+                "cpu_time",
+                format!(
+                    "a process used its {} s of CPU time (--cpu-seconds)",
+                    l.cpu_seconds
+                ),
+            ))
+        } else if o.error.as_ref().is_some_and(|e| e.name == "MemoryError") {
+            Some((
+                "memory",
+                format!(
+                    "an allocation was refused: each session process may use {} MiB (--memory-mb)",
+                    mib(l.memory_bytes)
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((limit, detail)) = hit {
+            if o.limit.is_none() {
+                o.limit = Some(LimitHit {
+                    limit: limit.into(),
+                    action: if limit == "memory" {
+                        "denied"
+                    } else {
+                        "killed"
+                    }
+                    .into(),
+                    state_lost: o
+                        .error
+                        .as_ref()
+                        .is_some_and(|e| e.name == "InterpreterExited"),
+                    detail: detail.clone(),
+                });
+            } else {
+                o.notes.push(format!("Limit reached: {detail}."));
+            }
+        }
+        let text = |needle: &str| {
+            o.stderr.text.contains(needle)
+                || o.stdout.text.contains(needle)
+                || o.error
+                    .as_ref()
+                    .is_some_and(|e| e.message.contains(needle) || e.traceback.contains(needle))
+        };
+        if text("No space left on device") {
+            o.notes.push(format!(
+                "The session's storage is full: /work and /tmp share {} MiB (--disk-mb). Delete files to free space.",
+                mib(sb.disk_bytes)
+            ));
+        }
+        if text("Resource temporarily unavailable")
+            && (text("fork") || text("BlockingIOError") || text("can't start new thread"))
+        {
+            o.notes.push(format!(
+                "The session's process limit was reached: at most {} processes at once (--max-processes).",
+                l.max_processes
+            ));
+        }
+    }
+
     fn check_alive(&self) -> Result<(), Error> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(Error::SessionGone(format!(
@@ -482,7 +570,7 @@ impl Session for LocalSession {
             ));
         }
         drop(guard);
-        Ok(ExecOutcome {
+        let mut outcome = ExecOutcome {
             stdout: out.finish(),
             stderr: err.finish(),
             exit_code: None,
@@ -493,7 +581,9 @@ impl Session for LocalSession {
             duration: run.duration,
             limit: run.limit,
             notes,
-        })
+        };
+        self.name_limits(&mut outcome);
+        Ok(outcome)
     }
 
     async fn execute_command(
@@ -530,7 +620,7 @@ impl Session for LocalSession {
             // The whole group was killed; nothing of it is left to track.
             self.untrack_group(pgid);
         }
-        Ok(ExecOutcome {
+        let mut outcome = ExecOutcome {
             stdout: out.finish(),
             stderr: err.finish(),
             exit_code: r.exit_code,
@@ -541,7 +631,9 @@ impl Session for LocalSession {
             duration: r.duration,
             limit: r.limit,
             notes: Vec::new(),
-        })
+        };
+        self.name_limits(&mut outcome);
+        Ok(outcome)
     }
 
     async fn write_files(&self, files: Vec<FileWrite>) -> Result<Vec<WrittenFile>, Error> {
