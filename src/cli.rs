@@ -48,6 +48,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve MCP over stdio (the default when no subcommand is given).
     Serve(ServeArgs),
+    /// Check what is in force: each sandbox layer (from inside a session), the
+    /// interpreters, and a smoke run. Exits non-zero when the local backend
+    /// cannot run code.
+    Doctor(ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,7 +192,7 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn local_config(&self) -> LocalConfig {
+    pub fn local_config(&self) -> LocalConfig {
         LocalConfig {
             root: self.workdir_root.clone().unwrap_or_else(default_root),
             python: self.python.clone(),
@@ -219,11 +223,13 @@ fn default_root() -> PathBuf {
     std::env::temp_dir().join(format!("code-interpreter-mcp-{uid}"))
 }
 
-/// Runs the command line; returns when the server has stopped.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command line; returns when the server has stopped, or false
+/// when `doctor` found that the local backend cannot run code.
+pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
-        Some(Command::Serve(args)) => serve(args).await,
-        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await.map(|()| true),
+        Some(Command::Doctor(args)) => crate::doctor::run(args).await,
+        None => serve(cli.serve).await.map(|()| true),
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! - [`cli`]: command-line flags (each with an environment twin) and `run`,
 //!   which the thin `main` calls.
+//! - [`doctor`]: the `doctor` report: isolation layers, interpreters, a smoke run.
 //! - [`server`]: the MCP tools, mapping calls onto sessions and shaping results.
 //! - [`tools`]: tool parameter and result types, and the `tools/list` entries.
 //! - [`session`]: the session registry: ids, the default session, expiry, shutdown.
@@ -18,6 +19,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod ids;
 pub mod output;

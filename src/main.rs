@@ -42,7 +42,8 @@ fn main() -> ExitCode {
     // Do not wait for blocking reads of stdin that may still be parked.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE

@@ -241,3 +241,55 @@ fn stdin_eof_ends_the_server_and_every_session_process_within_two_seconds() {
     // Session directories are removed too.
     assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn doctor_reports_every_layer_active_and_a_working_smoke_run() {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(server_bin())
+        .arg("doctor")
+        .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
+        .env("CODE_INTERPRETER_PYTHON", test_python())
+        .env("CODE_INTERPRETER_NODE", test_node())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{report}");
+    assert!(out.status.success(), "doctor failed:\n{report}");
+    for layer in [
+        "user namespace",
+        "pid namespace",
+        "network namespace",
+        "mount namespace",
+        "seccomp",
+        "no_new_privs",
+        "rlimits",
+        "home directories",
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.contains("[ ok ]") && l.contains(layer)),
+            "{layer} not reported active:\n{report}"
+        );
+    }
+    assert!(
+        report.contains("[ ok ] python") && report.contains("printed 42"),
+        "{report}"
+    );
+    assert!(report.contains("result: the local backend is ready"));
+}
+
+#[test]
+fn doctor_fails_when_python_is_missing() {
+    let root = tempfile::tempdir().unwrap();
+    let out = Command::new(server_bin())
+        .args(["doctor", "--python", "/nonexistent/python3"])
+        .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "doctor should fail:\n{report}");
+    assert!(report.contains("[FAIL] python"), "{report}");
+}
