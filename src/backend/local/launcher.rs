@@ -103,7 +103,24 @@ pub fn launch(spec: LaunchSpec<'_>) -> std::io::Result<Launched> {
         });
     }
 
-    let mut child = cmd.spawn()?;
+    // fork can fail with EAGAIN or ENOMEM while the machine is briefly short
+    // of processes or memory (another session's fork bomb hitting its own
+    // limit, say): retry a few times before giving up.
+    let mut delay = std::time::Duration::from_millis(20);
+    let mut child = loop {
+        match cmd.spawn() {
+            Ok(c) => break c,
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOMEM))
+                    && delay < std::time::Duration::from_secs(1) =>
+            {
+                tracing::debug!(error = %e, "spawn failed transiently; retrying");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     drop(child_ends);
     let pid = child
         .id()
