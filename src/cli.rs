@@ -95,6 +95,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
+    /// Seconds between progress notifications of a running call (sent when
+    /// the client asks for progress; Claude Code shows them and keeps waiting).
+    #[arg(long, env = "CODE_INTERPRETER_PROGRESS_INTERVAL", default_value_t = 5, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub progress_interval: u64,
+
     /// Largest timeout_seconds a call may ask for.
     #[arg(long, env = "CODE_INTERPRETER_MAX_TIMEOUT", default_value_t = 3600, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -268,6 +274,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ServerSettings {
             default_timeout: Duration::from_secs(args.timeout),
             max_timeout: Duration::from_secs(args.max_timeout.max(args.timeout)),
+            progress_interval: Duration::from_secs(args.progress_interval),
         },
     );
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

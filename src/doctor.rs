@@ -58,6 +58,7 @@ fn ctl() -> CallControl {
     CallControl {
         timeout: Duration::from_secs(60),
         cancel: CancellationToken::new(),
+        live: None,
     }
 }
 

@@ -4,6 +4,43 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a running call has printed so far, shared with whoever reports
+/// progress: the byte count of stdout and stderr together, and the newest
+/// bytes (for the last line).
+#[derive(Debug, Default)]
+pub struct LiveOutput {
+    bytes: AtomicU64,
+    recent: Mutex<Vec<u8>>,
+}
+
+impl LiveOutput {
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The last non-empty line printed, at most 120 characters.
+    pub fn last_line(&self) -> String {
+        let recent = self.recent.lock().map(|r| r.clone()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&recent);
+        let line = text.trim_end().rsplit('\n').next().unwrap_or("").trim();
+        line.chars().take(120).collect()
+    }
+
+    fn record(&self, chunk: &[u8]) {
+        const KEEP: usize = 400;
+        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if let Ok(mut r) = self.recent.lock() {
+            r.extend_from_slice(&chunk[chunk.len().saturating_sub(KEEP)..]);
+            if r.len() > KEEP {
+                let cut = r.len() - KEEP;
+                r.drain(..cut);
+            }
+        }
+    }
+}
 
 /// Largest spill file written for one stream of one call.
 pub const MAX_SPILL_BYTES: u64 = 64 * 1024 * 1024;
@@ -35,6 +72,7 @@ pub struct OutputCollector {
     spilled: u64,
     /// The newest bytes, for `last_line`.
     last_line: Vec<u8>,
+    live: Option<std::sync::Arc<LiveOutput>>,
 }
 
 impl OutputCollector {
@@ -49,7 +87,14 @@ impl OutputCollector {
             spill_error: None,
             spilled: 0,
             last_line: Vec::new(),
+            live: None,
         }
+    }
+
+    /// Also reports every chunk to `live` (for progress notifications).
+    pub fn with_live(mut self, live: Option<std::sync::Arc<LiveOutput>>) -> Self {
+        self.live = live;
+        self
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -73,6 +118,9 @@ impl OutputCollector {
             return;
         }
         self.track_last_line(chunk);
+        if let Some(live) = &self.live {
+            live.record(chunk);
+        }
         let before = self.total;
         self.total += chunk.len() as u64;
         if before as usize + chunk.len() <= self.cap && self.spill.is_none() {

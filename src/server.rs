@@ -8,7 +8,8 @@ use std::time::Duration;
 use base64::Engine;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -20,6 +21,7 @@ use crate::backend::{
     CallControl, CodeRequest, CommandRequest, ExecOutcome, FileContent, FileWrite, SessionOptions,
 };
 use crate::error::Error;
+use crate::output::LiveOutput;
 use crate::session::Sessions;
 use crate::tools::*;
 
@@ -43,6 +45,26 @@ Sessions end after 15 minutes idle by default.";
 pub struct ServerSettings {
     pub default_timeout: Duration,
     pub max_timeout: Duration,
+    /// How often a running call reports progress (when the client asked for
+    /// it with a progress token).
+    pub progress_interval: Duration,
+}
+
+/// Aborts the progress reporter when the call it reports on is done.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
 }
 
 #[derive(Clone)]
@@ -100,6 +122,39 @@ impl CodeInterpreterServer {
         &self.state.sessions
     }
 
+    /// While a call runs, sends `notifications/progress` every interval when the
+    /// client gave a progress token: elapsed time, output so far, last line.
+    fn progress_reporter(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        what: &'static str,
+        live: Arc<LiveOutput>,
+    ) -> Option<AbortOnDrop> {
+        let token = ctx.meta.get_progress_token()?;
+        let peer = ctx.peer.clone();
+        let interval = self.state.settings.progress_interval;
+        let started = std::time::Instant::now();
+        Some(AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let elapsed = started.elapsed().as_secs_f64();
+                let line = live.last_line();
+                let mut message = format!(
+                    "{what} running for {elapsed:.0} s; {} of output",
+                    human_bytes(live.bytes())
+                );
+                if !line.is_empty() {
+                    message.push_str(&format!("; last line: {line}"));
+                }
+                let param =
+                    ProgressNotificationParam::new(token.clone(), elapsed).with_message(message);
+                if peer.notify_progress(param).await.is_err() {
+                    return;
+                }
+            }
+        })))
+    }
+
     fn control(
         &self,
         timeout_seconds: Option<u64>,
@@ -120,6 +175,7 @@ impl CodeInterpreterServer {
         Ok(CallControl {
             timeout,
             cancel: ctx.ct.clone(),
+            live: Some(Arc::new(LiveOutput::default())),
         })
     }
 
@@ -156,6 +212,10 @@ impl CodeInterpreterServer {
     ) -> Result<CallToolResult, Error> {
         let ctl = self.control(a.timeout_seconds, &ctx)?;
         let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let _progress = ctl
+            .live
+            .clone()
+            .and_then(|live| self.progress_reporter(&ctx, a.language.as_str(), live));
         let outcome = lease
             .session
             .execute_code(
@@ -178,6 +238,10 @@ impl CodeInterpreterServer {
     ) -> Result<CallToolResult, Error> {
         let ctl = self.control(a.timeout_seconds, &ctx)?;
         let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
+        let _progress = ctl
+            .live
+            .clone()
+            .and_then(|live| self.progress_reporter(&ctx, "command", live));
         let outcome = lease
             .session
             .execute_command(CommandRequest { command: a.command }, ctl)

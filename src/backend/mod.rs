@@ -42,11 +42,13 @@ impl Language {
 
 /// How a call may be stopped early: a deadline (the call's timeout) and a
 /// cancellation token (the client cancelled the request, or the server is
-/// shutting down).
+/// shutting down); and where it reports its output as it runs.
 #[derive(Debug, Clone)]
 pub struct CallControl {
     pub timeout: Duration,
     pub cancel: CancellationToken,
+    /// Output so far, for progress notifications.
+    pub live: Option<Arc<crate::output::LiveOutput>>,
 }
 
 /// A request to run code in a session's long-lived interpreter.

@@ -4,3 +4,4 @@ mod files;
 pub mod harness;
 mod interop;
 mod lifecycle;
+mod progress;

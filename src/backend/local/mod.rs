@@ -366,17 +366,19 @@ impl LocalSession {
         })
     }
 
-    fn collectors(&self) -> (OutputCollector, OutputCollector) {
+    fn collectors(&self, ctl: &CallControl) -> (OutputCollector, OutputCollector) {
         let seq = self.call_seq.fetch_add(1, Ordering::Relaxed) + 1;
         (
             OutputCollector::new(
                 self.cfg.output_limit,
                 Some(self.spill_opener(seq, "stdout")),
-            ),
+            )
+            .with_live(ctl.live.clone()),
             OutputCollector::new(
                 self.cfg.output_limit,
                 Some(self.spill_opener(seq, "stderr")),
-            ),
+            )
+            .with_live(ctl.live.clone()),
         )
     }
 
@@ -557,7 +559,7 @@ impl Session for LocalSession {
         let Some(interp) = guard.as_mut() else {
             return Err(Error::backend("interpreter slot empty"));
         };
-        let (mut out, mut err) = self.collectors();
+        let (mut out, mut err) = self.collectors(&ctl);
         let run = interp.run(&req, &ctl, &mut out, &mut err).await;
         if run.dead {
             if let Some(mut i) = guard.take() {
@@ -603,7 +605,7 @@ impl Session for LocalSession {
         let bins = self.known_bin_dirs();
         let bin_refs: Vec<&Path> = bins.iter().map(PathBuf::as_path).collect();
         let env = self.env(&bin_refs);
-        let (mut out, mut err) = self.collectors();
+        let (mut out, mut err) = self.collectors(&ctl);
         let mut pgid = 0;
         let shell = command::Shell {
             bash: &bash,
