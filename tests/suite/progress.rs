@@ -63,3 +63,33 @@ async fn progress_notifications_carry_elapsed_time_and_output() {
     );
     assert!(last.contains("bytes of output"), "{last}");
 }
+
+#[tokio::test]
+async fn a_cancelled_call_is_interrupted_and_the_session_keeps_its_state() {
+    let s = Server::start().await;
+    s.py("kept = 'still here'").await;
+    let params = CallToolRequestParams::new("execute_code").with_arguments(
+        json!({"code": "import time\nwhile True:\n    time.sleep(0.01)"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    // Dropping the call's future sends notifications/cancelled.
+    let call = s.client.call_tool(params);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), call)
+            .await
+            .is_err()
+    );
+    // The interpreter was interrupted, not killed: its state is intact. Calls
+    // to one interpreter run one at a time, so a loop still running would
+    // hold this call until the loop's 300 s timeout.
+    let started = std::time::Instant::now();
+    let r = s.py("kept").await;
+    assert_eq!(r["result"], "'still here'", "{r}");
+    assert!(
+        started.elapsed().as_secs() < 3,
+        "the next call waited for the cancelled one"
+    );
+    s.assert_healthy().await;
+}
