@@ -95,6 +95,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
 
+    /// Seconds a call may run before it returns a task_id and goes on in the
+    /// background (followed with get_task). Calls from Claude Desktop, which
+    /// cancels after about 60 s, use at most 45.
+    #[arg(long, env = "CODE_INTERPRETER_FOREGROUND_BUDGET", default_value_t = 45, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub foreground_budget: u64,
+
     /// Seconds between progress notifications of a running call (sent when
     /// the client asks for progress; Claude Code shows them and keeps waiting).
     #[arg(long, env = "CODE_INTERPRETER_PROGRESS_INTERVAL", default_value_t = 5, value_name = "SECONDS",
@@ -272,6 +279,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = CodeInterpreterServer::new(
         sessions.clone(),
         ServerSettings {
+            foreground_budget: Duration::from_secs(args.foreground_budget),
+            page_bytes: args.output_limit as usize,
             default_timeout: Duration::from_secs(args.timeout),
             max_timeout: Duration::from_secs(args.max_timeout.max(args.timeout)),
             progress_interval: Duration::from_secs(args.progress_interval),

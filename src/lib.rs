@@ -9,6 +9,7 @@
 //! - [`server`]: the MCP tools, mapping calls onto sessions and shaping results.
 //! - [`tools`]: tool parameter and result types, and the `tools/list` entries.
 //! - [`session`]: the session registry: ids, the default session, expiry, shutdown.
+//! - [`tasks`]: background tasks: calls past the foreground budget, `get_task`, `stop_task`.
 //! - [`backend`]: the `Backend`/`Session` seam, and the embedded [`backend::local`]
 //!   backend (working directory, interpreters, commands, confined files).
 //! - [`output`]: capped output capture with spill files.
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod output;
 pub mod server;
 pub mod session;
+pub mod tasks;
 pub mod tools;
 
 /// Lowercase hex SHA-256 of `bytes`.

@@ -14,9 +14,50 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct LiveOutput {
     bytes: AtomicU64,
     recent: Mutex<Vec<u8>>,
+    /// Everything printed (stdout and stderr interleaved as they arrived), up
+    /// to [`MAX_TASK_LOG`], when the call may become a background task.
+    log: Option<Mutex<Vec<u8>>>,
 }
 
+/// Largest log kept in memory for one background task.
+pub const MAX_TASK_LOG: usize = 8 * 1024 * 1024;
+
 impl LiveOutput {
+    /// A live view that also keeps the whole output for paging.
+    pub fn with_log() -> Self {
+        Self {
+            log: Some(Mutex::new(Vec::new())),
+            ..Self::default()
+        }
+    }
+
+    /// Up to `max` bytes of the log from byte offset `cursor`, cut at a
+    /// character boundary, and the offset to continue from.
+    pub fn log_page(&self, cursor: u64, max: usize) -> (String, u64) {
+        let Some(log) = &self.log else {
+            return (String::new(), cursor);
+        };
+        let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+        let start = (cursor as usize).min(log.len());
+        let mut end = (start + max).min(log.len());
+        // Never end inside a UTF-8 sequence (unless the page would be empty).
+        while end > start && end < log.len() && (log[end] & 0b1100_0000) == 0b1000_0000 {
+            end -= 1;
+        }
+        (
+            String::from_utf8_lossy(&log[start..end]).into_owned(),
+            end as u64,
+        )
+    }
+
+    /// Bytes in the log (at most [`MAX_TASK_LOG`]).
+    pub fn log_len(&self) -> u64 {
+        self.log
+            .as_ref()
+            .and_then(|l| l.lock().ok().map(|l| l.len() as u64))
+            .unwrap_or(0)
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -32,6 +73,12 @@ impl LiveOutput {
     fn record(&self, chunk: &[u8]) {
         const KEEP: usize = 400;
         self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        if let Some(log) = &self.log
+            && let Ok(mut l) = log.lock()
+        {
+            let room = MAX_TASK_LOG.saturating_sub(l.len());
+            l.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
         if let Ok(mut r) = self.recent.lock() {
             r.extend_from_slice(&chunk[chunk.len().saturating_sub(KEEP)..]);
             if r.len() > KEEP {
@@ -311,6 +358,18 @@ mod tests {
         let out = c.finish();
         assert!(out.truncated);
         assert!(!out.text.contains('\u{FFFD}'), "{}", out.text);
+    }
+
+    #[test]
+    fn log_pages_never_split_a_character() {
+        let live = LiveOutput::with_log();
+        live.record("aé".as_bytes());
+        live.record(b"bc");
+        let (page, next) = live.log_page(0, 2);
+        assert_eq!((page.as_str(), next), ("a", 1));
+        let (page, next) = live.log_page(next, 10);
+        assert_eq!((page.as_str(), next), ("ébc", 5));
+        assert_eq!(live.log_page(next, 10), (String::new(), 5));
     }
 
     #[test]

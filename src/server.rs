@@ -23,6 +23,7 @@ use crate::backend::{
 use crate::error::Error;
 use crate::output::LiveOutput;
 use crate::session::Sessions;
+use crate::tasks::{Task, Tasks};
 use crate::tools::*;
 
 /// Largest total of file bytes one `write_files` call may carry.
@@ -33,6 +34,9 @@ pub const MAX_READ_TOTAL: u64 = 16 * 1024 * 1024;
 const MAX_IMAGE_BLOCK: usize = 3_500_000;
 /// Most paths in one `read_files` call.
 const MAX_PATHS: usize = 100;
+/// Claude Desktop cancels a tool call after about 60 s whatever the server
+/// does; calls from it go to the background before that.
+const DESKTOP_BUDGET: Duration = Duration::from_secs(45);
 /// Characters of output shown in the short text beside the structured result.
 const SUMMARY_CHARS: usize = 1500;
 
@@ -43,6 +47,10 @@ Long output is cut (head and tail kept) and saved in full to the file named in `
 Sessions end after 15 minutes idle by default.";
 
 pub struct ServerSettings {
+    /// How long a call holds the client before going on in the background.
+    pub foreground_budget: Duration,
+    /// Bytes of output one get_task returns.
+    pub page_bytes: usize,
     pub default_timeout: Duration,
     pub max_timeout: Duration,
     /// How often a running call reports progress (when the client asked for
@@ -74,6 +82,7 @@ pub struct CodeInterpreterServer {
 
 struct State {
     sessions: Arc<Sessions>,
+    tasks: Tasks,
     tools: Vec<Tool>,
     settings: ServerSettings,
 }
@@ -112,6 +121,7 @@ impl CodeInterpreterServer {
         Self {
             state: Arc::new(State {
                 sessions,
+                tasks: Tasks::default(),
                 tools: all_tools(),
                 settings,
             }),
@@ -210,25 +220,14 @@ impl CodeInterpreterServer {
         a: ExecuteCodeArgs,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, Error> {
-        let ctl = self.control(a.timeout_seconds, &ctx)?;
-        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
-        let _progress = ctl
-            .live
-            .clone()
-            .and_then(|live| self.progress_reporter(&ctx, a.language.as_str(), live));
-        let outcome = lease
-            .session
-            .execute_code(
-                CodeRequest {
-                    code: a.code,
-                    language: a.language,
-                    clear_context: a.clear_context,
-                },
-                ctl,
-            )
-            .await?;
-        let success = outcome.error.is_none() && outcome.limit.is_none();
-        exec_result(lease.session.id(), outcome, success, lease.notes.clone())
+        let what = a.language.as_str();
+        let work = Work::Code(CodeRequest {
+            code: a.code,
+            language: a.language,
+            clear_context: a.clear_context,
+        });
+        self.run_exec(what, work, a.session_id, a.timeout_seconds, false, ctx)
+            .await
     }
 
     async fn execute_command(
@@ -236,18 +235,159 @@ impl CodeInterpreterServer {
         a: ExecuteCommandArgs,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, Error> {
-        let ctl = self.control(a.timeout_seconds, &ctx)?;
-        let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
-        let _progress = ctl
-            .live
-            .clone()
-            .and_then(|live| self.progress_reporter(&ctx, "command", live));
-        let outcome = lease
-            .session
-            .execute_command(CommandRequest { command: a.command }, ctl)
-            .await?;
-        let success = outcome.exit_code == Some(0) && outcome.limit.is_none();
-        exec_result(lease.session.id(), outcome, success, lease.notes.clone())
+        let work = Work::Command(CommandRequest { command: a.command });
+        self.run_exec(
+            "command",
+            work,
+            a.session_id,
+            a.timeout_seconds,
+            a.background,
+            ctx,
+        )
+        .await
+    }
+
+    /// How long a call may hold the client before it continues as a
+    /// background task: the configured budget, kept under Claude Desktop's
+    /// cancel limit when that is the client.
+    fn foreground_budget(&self, ctx: &RequestContext<RoleServer>) -> Duration {
+        let budget = self.state.settings.foreground_budget;
+        let desktop = ctx.peer.peer_info().is_some_and(|i| {
+            i.client_info
+                .name
+                .to_ascii_lowercase()
+                .contains("claude-ai")
+        });
+        if desktop {
+            budget.min(DESKTOP_BUDGET)
+        } else {
+            budget
+        }
+    }
+
+    /// Runs code or a command as a task; waits for it up to the foreground
+    /// budget (not at all with `background`), then hands back a task id.
+    async fn run_exec(
+        &self,
+        what: &'static str,
+        work: Work,
+        session_id: Option<String>,
+        timeout_seconds: Option<u64>,
+        background: bool,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, Error> {
+        let mut ctl = self.control(timeout_seconds, &ctx)?;
+        let lease = self.state.sessions.acquire(session_id.as_deref()).await?;
+        let live = Arc::new(LiveOutput::with_log());
+        let task = Task::new(lease.session.id().to_string(), what, live.clone());
+        ctl.live = Some(live.clone());
+        // The work stops on its own timeout or stop_task, not when the client
+        // stops waiting; a cancel while it is in the foreground is passed on
+        // below.
+        ctl.cancel = task.cancel.clone();
+        let runner = task.clone();
+        tokio::spawn(async move {
+            let session = lease.session.clone();
+            let notes = lease.notes.clone();
+            let r = match work {
+                Work::Code(req) => session.execute_code(req, ctl).await.map(|o| {
+                    let ok = o.error.is_none() && o.limit.is_none();
+                    (o, ok)
+                }),
+                Work::Command(req) => session.execute_command(req, ctl).await.map(|o| {
+                    let ok = o.exit_code == Some(0) && o.limit.is_none();
+                    (o, ok)
+                }),
+            };
+            let result = r
+                .and_then(|(o, ok)| exec_result(session.id(), o, ok, notes))
+                .unwrap_or_else(|e| {
+                    CallToolResult::error(vec![ContentBlock::text(e.tool_message())])
+                });
+            // The session counts as busy until the work is done.
+            drop(lease);
+            runner.finish(result);
+        });
+        if background {
+            self.state.tasks.insert(task.clone());
+            return running_result(&task, "Started in the background");
+        }
+        let budget = self.foreground_budget(&ctx);
+        let _progress = self.progress_reporter(&ctx, what, live);
+        tokio::select! {
+            r = task.wait() => Ok(r),
+            _ = tokio::time::sleep(budget) => {
+                self.state.tasks.insert(task.clone());
+                running_result(&task, &format!("Still running after {} s", budget.as_secs()))
+            }
+            _ = ctx.ct.cancelled() => {
+                task.cancel.cancel();
+                Ok(task.wait().await)
+            }
+        }
+    }
+
+    async fn get_task(&self, a: GetTaskArgs) -> Result<CallToolResult, Error> {
+        let task = self.task(&a.task_id)?;
+        let cursor = a.cursor.unwrap_or(0);
+        let (output, next) = task.live.log_page(cursor, self.state.settings.page_bytes);
+        let done = task.result();
+        let out = GetTaskOutput {
+            task_id: task.id.clone(),
+            session_id: task.session_id.clone(),
+            status: if done.is_some() { "done" } else { "running" }.into(),
+            elapsed_ms: task.started.elapsed().as_millis() as u64,
+            cursor: next,
+            more: next < task.live.log_len(),
+            output,
+            result: done.as_ref().and_then(|r| r.structured_content.clone()),
+        };
+        let mut summary = format!(
+            "Task {} is {} after {} s; output bytes {cursor}..{}",
+            out.task_id,
+            out.status,
+            out.elapsed_ms / 1000,
+            out.cursor
+        );
+        if out.more {
+            summary.push_str(" (more: call get_task again with this cursor)");
+        }
+        // A finished execute_code's images come along.
+        let images = done
+            .map(|r| {
+                r.content
+                    .into_iter()
+                    .filter(|c| matches!(c, ContentBlock::Image(_)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        structured(&out, images, summary)
+    }
+
+    async fn stop_task(&self, a: StopTaskArgs) -> Result<CallToolResult, Error> {
+        let task = self.task(&a.task_id)?;
+        task.cancel.cancel();
+        // Interrupt, then kill after the grace period: wait a little longer.
+        let wait = crate::backend::local::interpreter::INTERRUPT_GRACE + Duration::from_secs(2);
+        let stopped = tokio::time::timeout(wait, task.wait()).await.is_ok();
+        let out = StopTaskOutput {
+            task_id: task.id.clone(),
+            status: if stopped { "done" } else { "stopping" }.into(),
+        };
+        let summary = format!(
+            "Task {} {}",
+            out.task_id,
+            if stopped { "stopped" } else { "is stopping" }
+        );
+        structured(&out, vec![], summary)
+    }
+
+    fn task(&self, id: &str) -> Result<Arc<Task>, Error> {
+        self.state.tasks.get(id).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown task_id {id:?}: use one returned by execute_code or execute_command (finished tasks are kept for an hour)"
+            ))
+        })
     }
 
     async fn write_files(&self, a: WriteFilesArgs) -> Result<CallToolResult, Error> {
@@ -417,6 +557,39 @@ fn image_mime(b: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// What runs in a task.
+enum Work {
+    Code(CodeRequest),
+    Command(CommandRequest),
+}
+
+/// The result of a call that goes on as a background task.
+fn running_result(task: &Task, why: &str) -> Result<CallToolResult, Error> {
+    let (stdout, _) = task.live.log_page(0, 20_000);
+    let note = format!(
+        "{why}: it continues as background task {id}. Call get_task with task_id {id:?} to see its output and result (pass the returned cursor to read on), or stop_task to stop it.",
+        id = task.id
+    );
+    let out = ExecOutput {
+        session_id: task.session_id.clone(),
+        success: false,
+        stdout,
+        stderr: String::new(),
+        exit_code: None,
+        signal: None,
+        result: None,
+        error: None,
+        duration_ms: task.started.elapsed().as_millis() as u64,
+        images: 0,
+        limit: None,
+        truncated: None,
+        notes: vec![note.clone()],
+        task_id: Some(task.id.clone()),
+        status: Some("running".into()),
+    };
+    structured(&out, vec![], note)
+}
+
 fn exec_result(
     session_id: &str,
     o: ExecOutcome,
@@ -449,6 +622,8 @@ fn exec_result(
         limit: o.limit,
         truncated,
         notes,
+        task_id: None,
+        status: None,
     };
     let summary = exec_summary(&out);
     structured(&out, images, summary)
@@ -539,6 +714,14 @@ impl ServerHandler for CodeInterpreterServer {
             },
             "list_files" => match parse(args) {
                 Ok(a) => self.list_files(a).await,
+                Err(e) => Err(e),
+            },
+            "get_task" => match parse(args) {
+                Ok(a) => self.get_task(a).await,
+                Err(e) => Err(e),
+            },
+            "stop_task" => match parse(args) {
+                Ok(a) => self.stop_task(a).await,
                 Err(e) => Err(e),
             },
             "start_session" => match parse(args) {

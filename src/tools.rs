@@ -37,7 +37,6 @@ pub struct ExecuteCodeArgs {
     /// Default python.
     #[serde(default)]
     pub language: Language,
-    /// Omit to use the default session.
     #[serde(default)]
     pub session_id: Option<String>,
     /// Discard variables and imports before running.
@@ -53,12 +52,29 @@ pub struct ExecuteCodeArgs {
 pub struct ExecuteCommandArgs {
     /// Shell command, run with `bash -c`.
     pub command: String,
-    /// Omit to use the default session.
     #[serde(default)]
     pub session_id: Option<String>,
     /// Interrupt after this many seconds (default 300).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// Return a task_id at once and run on; follow it with get_task.
+    #[serde(default)]
+    pub background: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetTaskArgs {
+    pub task_id: String,
+    /// Output offset to read from: the `cursor` of the previous get_task (default 0).
+    #[serde(default)]
+    pub cursor: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopTaskArgs {
+    pub task_id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -78,7 +94,6 @@ pub struct FileArg {
 #[serde(deny_unknown_fields)]
 pub struct WriteFilesArgs {
     pub files: Vec<FileArg>,
-    /// Omit to use the default session.
     #[serde(default)]
     pub session_id: Option<String>,
 }
@@ -88,7 +103,6 @@ pub struct WriteFilesArgs {
 pub struct ReadFilesArgs {
     /// Paths relative to the working directory.
     pub paths: Vec<String>,
-    /// Omit to use the default session.
     #[serde(default)]
     pub session_id: Option<String>,
 }
@@ -102,7 +116,6 @@ pub struct ListFilesArgs {
     /// Include subdirectories.
     #[serde(default)]
     pub recursive: bool,
-    /// Omit to use the default session.
     #[serde(default)]
     pub session_id: Option<String>,
 }
@@ -159,6 +172,36 @@ pub struct ExecOutput {
     pub truncated: Option<Truncation>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set when the call continues as a background task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A background task: its output from `cursor` on and, once done, its result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GetTaskOutput {
+    pub task_id: String,
+    pub session_id: String,
+    /// `running` or `done`.
+    pub status: String,
+    pub elapsed_ms: u64,
+    /// Output (stdout and stderr as they came) from the requested cursor.
+    pub output: String,
+    /// Pass as `cursor` to read on.
+    pub cursor: u64,
+    /// More output is already waiting past `cursor`.
+    pub more: bool,
+    /// The call's final result (as execute_code / execute_command gives it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StopTaskOutput {
+    pub task_id: String,
+    pub status: String,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -223,14 +266,48 @@ fn schema<T: JsonSchema>(for_output: bool) -> Arc<JsonObject> {
     clean(&mut v, for_output);
     if for_output && let Some(Value::Object(props)) = v.get_mut("properties") {
         for (_, p) in props.iter_mut() {
-            if p.get("type") == Some(&Value::String("object".into())) {
+            let untyped = p.as_object().is_some_and(|o| o.is_empty());
+            if untyped || p.get("type") == Some(&Value::String("object".into())) {
                 *p = serde_json::json!({"type": "object"});
             }
         }
     }
+    if for_output {
+        only_required(&mut v);
+    }
     match v {
         Value::Object(o) => Arc::new(o),
         _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// Keeps in each object schema only the properties that are always present:
+/// optional fields are still valid (JSON Schema allows properties it does not
+/// list), and listing them would cost every client the bytes on each turn.
+fn only_required(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let required: Vec<String> = o
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(Value::Object(props)) = o.get_mut("properties") {
+                props.retain(|k, _| required.contains(k));
+                if props.is_empty() {
+                    o.remove("properties");
+                }
+            }
+            for (_, child) in o.iter_mut() {
+                only_required(child);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(only_required),
+        _ => {}
     }
 }
 
@@ -303,14 +380,23 @@ pub fn all_tools() -> Vec<Tool> {
     vec![
         tool::<ExecuteCodeArgs, ExecOutput>(
             "execute_code",
-            "Run code in the session's persistent interpreter: variables, imports and functions survive between calls. \
-Returns stdout, stderr, the value of a final expression as `result`, and any exception with its traceback. \
-matplotlib figures come back as images.",
+            "Run code in the session's persistent interpreter (variables and imports persist). \
+Returns stdout, stderr, a final expression's value as `result`, any exception with traceback, and matplotlib figures as images.",
             None,
         ),
         tool::<ExecuteCommandArgs, ExecOutput>(
             "execute_command",
             "Run a bash command in the session's working directory. A non-zero exit_code is reported, not an error.",
+            None,
+        ),
+        tool::<GetTaskArgs, GetTaskOutput>(
+            "get_task",
+            "Follow a call that returned status `running` with a task_id: its output from `cursor`, and its result when done.",
+            read_only(),
+        ),
+        tool::<StopTaskArgs, StopTaskOutput>(
+            "stop_task",
+            "Stop a running task (interrupt, then kill).",
             None,
         ),
         tool::<WriteFilesArgs, WriteFilesOutput>(

@@ -93,3 +93,91 @@ async fn a_cancelled_call_is_interrupted_and_the_session_keeps_its_state() {
     );
     s.assert_healthy().await;
 }
+
+/// Polls get_task until the task is done, reading every page of output.
+async fn follow(s: &Server, task_id: &str) -> (String, serde_json::Value, usize) {
+    let mut cursor = 0u64;
+    let mut output = String::new();
+    let mut pages = 0;
+    for _ in 0..600 {
+        let r = s
+            .ok("get_task", json!({"task_id": task_id, "cursor": cursor}))
+            .await;
+        output.push_str(r["output"].as_str().unwrap());
+        pages += 1;
+        cursor = r["cursor"].as_u64().unwrap();
+        if r["status"] == "done" && r["more"] == false {
+            return (output, r["result"].clone(), pages);
+        }
+        if r["more"] == false {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    panic!("task {task_id} did not finish");
+}
+
+#[tokio::test]
+async fn a_background_command_is_followed_to_the_end_in_pages() {
+    let s = Server::start_with(&["--output-limit", "2000"]).await;
+    let r = s
+        .ok("execute_command", json!({"command": "for i in $(seq 1 3000); do echo line-$i; done; sleep 1; echo end", "background": true}))
+        .await;
+    assert_eq!(r["status"], "running", "{r}");
+    let task_id = r["task_id"].as_str().unwrap().to_string();
+    let (output, result, pages) = follow(&s, &task_id).await;
+    let expected: String = (1..=3000)
+        .map(|i| format!("line-{i}\n"))
+        .collect::<String>()
+        + "end\n";
+    assert_eq!(output, expected);
+    assert!(
+        pages >= 10,
+        "the output should take many 2000-byte pages, took {pages}"
+    );
+    assert_eq!(result["exit_code"], 0, "{result}");
+    assert_eq!(result["success"], true);
+}
+
+#[tokio::test]
+async fn stop_task_ends_a_long_task() {
+    let s = Server::start().await;
+    let r = s
+        .ok(
+            "execute_command",
+            json!({"command": "echo started; sleep 300", "background": true}),
+        )
+        .await;
+    let task_id = r["task_id"].as_str().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let r = s.ok("stop_task", json!({"task_id": task_id})).await;
+    assert_eq!(r["status"], "done", "{r}");
+    assert!(started.elapsed().as_secs() < 6);
+    let r = s.ok("get_task", json!({"task_id": task_id})).await;
+    assert_eq!(r["status"], "done");
+    assert_eq!(r["result"]["limit"]["limit"], "cancelled", "{r}");
+    let msg = s.err("get_task", json!({"task_id": "task-nope"})).await;
+    assert!(msg.contains("unknown task_id"), "{msg}");
+    s.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_call_past_the_foreground_budget_continues_as_a_task() {
+    let s = Server::start_with(&["--foreground-budget", "1"]).await;
+    s.py("state = 'kept'").await;
+    let started = std::time::Instant::now();
+    let r = s
+        .py("import time\nprint('working', flush=True)\ntime.sleep(3)\nprint('finished')\nstate")
+        .await;
+    assert!(
+        started.elapsed().as_secs_f64() < 2.5,
+        "the call should return at the budget"
+    );
+    assert_eq!(r["status"], "running", "{r}");
+    assert!(r["notes"][0].as_str().unwrap().contains("get_task"), "{r}");
+    let task_id = r["task_id"].as_str().unwrap().to_string();
+    // The interpreter is busy meanwhile; the call says so rather than hang.
+    let (output, result, _) = follow(&s, &task_id).await;
+    assert_eq!(output, "working\nfinished\n");
+    assert_eq!(result["result"], "'kept'", "{result}");
+    assert_eq!(result["success"], true);
+}

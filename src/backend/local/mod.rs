@@ -23,6 +23,9 @@ use crate::backend::{
     Listing, ReadFile, Session, SessionOptions, WrittenFile,
 };
 
+/// How long a call waits for an interpreter busy with another call.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
 /// Said in every result of a session that runs without the sandbox.
 pub const UNCONFINED_NOTE: &str = "This server runs with --sandbox none: code in this session is NOT isolated and has the server user's full access to the machine and network.";
 use crate::error::Error;
@@ -532,7 +535,16 @@ impl Session for LocalSession {
             Runtime::Python => &self.python,
             Runtime::Node => &self.node,
         };
-        let mut guard = slot.lock().await;
+        // A background task may hold the interpreter for long: wait a little
+        // (two calls at once from one client), then say what is going on.
+        let Ok(mut guard) = tokio::time::timeout(BUSY_WAIT, slot.lock()).await else {
+            return Err(Error::backend(format!(
+                "The {} interpreter of session {} is busy with another call (a background task?). \
+Follow it with get_task or end it with stop_task, or run this in another session (start_session).",
+                runtime.name(),
+                self.id
+            )));
+        };
         self.check_alive()?;
         let mut notes = Vec::new();
         // Node cannot drop top-level declarations, so a fresh context is a fresh process.
