@@ -695,52 +695,27 @@ impl ServerHandler for CodeInterpreterServer {
         let args = request.arguments;
         let name = request.name.as_ref();
         let started = std::time::Instant::now();
-        let result = match name {
-            "execute_code" => match parse(args) {
-                Ok(a) => self.execute_code(a, context).await,
-                Err(e) => Err(e),
-            },
-            "execute_command" => match parse(args) {
-                Ok(a) => self.execute_command(a, context).await,
-                Err(e) => Err(e),
-            },
-            "write_files" => match parse(args) {
-                Ok(a) => self.write_files(a).await,
-                Err(e) => Err(e),
-            },
-            "read_files" => match parse(args) {
-                Ok(a) => self.read_files(a).await,
-                Err(e) => Err(e),
-            },
-            "list_files" => match parse(args) {
-                Ok(a) => self.list_files(a).await,
-                Err(e) => Err(e),
-            },
-            "get_task" => match parse(args) {
-                Ok(a) => self.get_task(a).await,
-                Err(e) => Err(e),
-            },
-            "stop_task" => match parse(args) {
-                Ok(a) => self.stop_task(a).await,
-                Err(e) => Err(e),
-            },
-            "start_session" => match parse(args) {
-                Ok(a) => self.start_session(a).await,
-                Err(e) => Err(e),
-            },
-            "stop_session" => match parse(args) {
-                Ok(a) => self.stop_session(a).await,
-                Err(e) => Err(e),
-            },
-            other => {
-                return Err(McpError::invalid_params(
-                    format!(
-                        "unknown tool {other:?}; call tools/list for the tools this server has"
-                    ),
-                    None,
-                ));
+        if !self.state.tools.iter().any(|t| t.name == name) {
+            return Err(McpError::invalid_params(
+                format!("unknown tool {name:?}; call tools/list for the tools this server has"),
+                None,
+            ));
+        }
+        let result = async {
+            match name {
+                "execute_code" => self.execute_code(parse(args)?, context).await,
+                "execute_command" => self.execute_command(parse(args)?, context).await,
+                "get_task" => self.get_task(parse(args)?).await,
+                "stop_task" => self.stop_task(parse(args)?).await,
+                "write_files" => self.write_files(parse(args)?).await,
+                "read_files" => self.read_files(parse(args)?).await,
+                "list_files" => self.list_files(parse(args)?).await,
+                "start_session" => self.start_session(parse(args)?).await,
+                "stop_session" => self.stop_session(parse(args)?).await,
+                other => Err(Error::backend(format!("the tool {other} has no handler"))),
             }
-        };
+        }
+        .await;
         let result = match result {
             Ok(r) => r,
             Err(e) => {
