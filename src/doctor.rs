@@ -22,6 +22,7 @@ use crate::cli::{NetworkMode, SandboxMode, ServeArgs};
 /// Shell run inside the sandbox to see each layer from the inside.
 const PROBE: &str = r#"
 echo "uid=$(id -u)"
+echo "outer=$(awk '$1 == 1000 {print $2}' /proc/self/uid_map)"
 echo "init=$(tr '\0' ' ' </proc/1/cmdline | cut -d' ' -f2)"
 echo "pids=$(ls /proc | grep -c '^[0-9]')"
 echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ',')"
@@ -286,12 +287,13 @@ async fn probe_layers(r: &mut Report, session: &dyn Session, network: bool) {
         );
     };
     let uid = get("uid");
+    let outer = get("outer");
     check(
         r,
-        uid == "1000",
+        uid == "1000" && outer != "0" && !outer.is_empty(),
         "user namespace",
-        "code runs as uid 1000, without capabilities".into(),
-        format!("uid inside is {uid:?}"),
+        format!("code runs as uid 1000 (uid {outer} outside), without capabilities"),
+        format!("uid inside is {uid:?}, outside {outer:?}: session code must not be root outside"),
     );
     let init = get("init");
     check(

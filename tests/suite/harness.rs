@@ -170,3 +170,35 @@ pub fn node_version() -> Option<(u32, u32)> {
     let mut it = v.trim().trim_start_matches('v').split('.');
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
+
+/// `pid` and every process below it (session processes stay below the
+/// server: their sandbox's init is its child and reaps orphans).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if let Some(ppid) = after
+            .1
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+        {
+            children.entry(ppid).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo = children.remove(&pid).unwrap_or_default();
+    while let Some(p) = todo.pop() {
+        out.push(p);
+        todo.extend(children.remove(&p).unwrap_or_default());
+    }
+    out
+}

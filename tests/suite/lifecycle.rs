@@ -106,38 +106,6 @@ fn recv(lines: &mut impl Iterator<Item = std::io::Result<String>>, id: i64) -> s
     panic!("no response {id}");
 }
 
-/// `pid` and every process below it (session processes stay below the
-/// server: their sandbox's init is its child and reaps orphans).
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(after) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if let Some(ppid) = after
-            .1
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-        {
-            children.entry(ppid).or_default().push(p);
-        }
-    }
-    let mut out = Vec::new();
-    let mut todo = children.remove(&pid).unwrap_or_default();
-    while let Some(p) = todo.pop() {
-        out.push(p);
-        todo.extend(children.remove(&p).unwrap_or_default());
-    }
-    out
-}
-
 /// Those of `pids` still running (not gone, not zombies).
 fn alive(pids: &[u32]) -> Vec<u32> {
     pids.iter()

@@ -17,6 +17,9 @@ use crate::error::Error;
 
 pub struct ConfinedDir {
     root: OwnedFd,
+    /// Owner given to files and directories the server creates (when it
+    /// writes for a sandbox user other than itself).
+    owner: Option<(u32, u32)>,
 }
 
 /// Checks a path from a tool call without touching the file system: it must be
@@ -100,7 +103,41 @@ impl ConfinedDir {
         // SAFETY: fd was just returned by open and is not owned elsewhere.
         Ok(Self {
             root: unsafe { OwnedFd::from_raw_fd(fd) },
+            owner: None,
         })
+    }
+
+    /// Files and directories created from now on belong to `uid:gid`
+    /// (when that is not already the server's own user).
+    pub fn with_owner(mut self, (uid, gid): (u32, u32)) -> Self {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != uid {
+            self.owner = Some((uid, gid));
+        }
+        self
+    }
+
+    /// Gives `name` in `dir` to the configured owner, if any.
+    fn chown_at(&self, dir: &OwnedFd, name: &CString) -> Result<(), Error> {
+        if let Some((uid, gid)) = self.owner {
+            // SAFETY: valid dirfd and C string; no symlink is followed.
+            let r = unsafe {
+                libc::fchownat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    uid,
+                    gid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            if r != 0 {
+                return Err(Error::io(
+                    "giving a file to the sandbox user",
+                    last_os_error(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Opens `rel` (already normalised) beneath the root.
@@ -191,6 +228,9 @@ impl ConfinedDir {
                 let c = cstr(Path::new(comp.as_os_str()))?;
                 // SAFETY: valid dirfd and C string.
                 let r = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) };
+                if r == 0 {
+                    self.chown_at(&dir, &c)?;
+                }
                 if r < 0 {
                     let e = last_os_error();
                     if e.raw_os_error() != Some(libc::EEXIST) {
@@ -275,6 +315,11 @@ impl ConfinedDir {
         }
         // SAFETY: new fd owned by the File.
         let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+        if let Err(e) = self.chown_at(&dir, &tmp) {
+            // SAFETY: valid dirfd and C string.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+            return Err(e);
+        }
         let unlink_tmp = || {
             // SAFETY: valid dirfd and C string.
             unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
@@ -318,7 +363,9 @@ impl ConfinedDir {
             return Err(Error::invalid(explain(rel, &last_os_error())));
         }
         // SAFETY: new fd owned by the File.
-        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        self.chown_at(&dir, &name)?;
+        Ok(file)
     }
 
     /// Reads a regular file of at most `max` bytes.

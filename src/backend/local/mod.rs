@@ -23,6 +23,9 @@ use crate::backend::{
     Listing, ReadFile, Session, SessionOptions, WrittenFile,
 };
 
+/// The uid and gid outside the sandbox of a root server's sessions.
+const NOBODY: u32 = 65534;
+
 /// How long a call waits for an interpreter busy with another call.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
@@ -274,8 +277,15 @@ impl LocalBackend {
         if let Ok(n) = resolve_simple(&self.tools.node, &self.cfg.node, "").await {
             ro_paths.extend(n.install_dirs);
         }
-        // SAFETY: getuid/getgid have no preconditions.
+        // SAFETY: geteuid/getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        // Session code never runs as root outside the sandbox: a root server
+        // maps it to nobody.
+        let (uid, gid) = if uid == 0 {
+            (NOBODY, NOBODY)
+        } else {
+            (uid, gid)
+        };
         let spec = InitSpec {
             outer_uid: uid,
             outer_gid: gid,
@@ -285,7 +295,9 @@ impl LocalBackend {
             ro_paths,
         };
         let sandbox = Sandbox::start(&spec, &sb.limits).await?;
-        let confined = Arc::new(ConfinedDir::open(&sandbox.work_dir())?);
+        // What the server writes into /work must belong to the sandbox's user.
+        let owner = (spec.outer_uid, spec.outer_gid);
+        let confined = Arc::new(ConfinedDir::open(&sandbox.work_dir())?.with_owner(owner));
         tracing::debug!(session = id, "sandbox ready");
         Ok((
             Some(sandbox),

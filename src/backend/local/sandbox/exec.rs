@@ -9,7 +9,7 @@
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use super::{EXEC_FAILED, ExecSpec, WORK_DIR, seccomp};
+use super::{EXEC_FAILED, ExecSpec, INNER_GID, INNER_UID, WORK_DIR, seccomp};
 
 fn die(layer: &str, msg: impl std::fmt::Display) -> ! {
     use std::io::Write;
@@ -56,12 +56,34 @@ pub fn main(args: &[OsString]) -> ! {
     if !spec.network {
         ns |= libc::CLONE_NEWNET;
     }
+    // Supplementary groups cannot be changed inside the sandbox (setgroups is
+    // denied there); drop them while we still may (as root, the server's
+    // groups would otherwise come along).
+    // SAFETY: geteuid has no preconditions; setgroups with an empty list.
+    if unsafe { libc::geteuid() } == 0 && unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
+        die(
+            "user namespace",
+            format!("dropping supplementary groups: {}", errno()),
+        );
+    }
     // SAFETY: setns on a valid pidfd in a single-threaded process.
     if unsafe { libc::setns(pidfd, ns) } != 0 {
         die(
             "namespaces",
             format!("joining the session's namespaces failed: {}", errno()),
         );
+    }
+    // Become the sandbox's user (uid 1000 inside; an unprivileged uid outside).
+    // SAFETY: setresgid/setresuid with ids mapped in the joined namespace.
+    unsafe {
+        if libc::setresgid(INNER_GID, INNER_GID, INNER_GID) != 0
+            || libc::setresuid(INNER_UID, INNER_UID, INNER_UID) != 0
+        {
+            die(
+                "user namespace",
+                format!("switching to the sandbox user: {}", errno()),
+            );
+        }
     }
     // SAFETY: closing our own fd.
     unsafe { libc::close(pidfd) };

@@ -113,24 +113,19 @@ fn userns_hint(e: &std::io::Error) -> String {
 /// The outer half: new user namespace and the others, then fork into the new
 /// pid namespace and wait for the inner init (which never exits on its own).
 fn outer(spec: &InitSpec) -> Result<i32, LayerError> {
-    // SAFETY: plain syscalls in a single-threaded process.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if (euid, egid) == (spec.outer_uid, spec.outer_gid) {
+        // An ordinary user maps the sandbox's uid to itself.
+        // SAFETY: plain syscall in a single-threaded process.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
             return Err(fail("user namespace", userns_hint(&errno())));
         }
+        write_maps("self", spec)?;
+    } else if let Some(code) = privileged_userns(spec)? {
+        // The privileged parent is done: it mirrors the sandbox's exit.
+        return Ok(code);
     }
-    let write = |path: &str, data: String| {
-        fs::write(path, data).map_err(|e| fail("user namespace", format!("writing {path}: {e}")))
-    };
-    write("/proc/self/setgroups", "deny".into())?;
-    write(
-        "/proc/self/uid_map",
-        format!("{INNER_UID} {} 1", spec.outer_uid),
-    )?;
-    write(
-        "/proc/self/gid_map",
-        format!("{INNER_GID} {} 1", spec.outer_gid),
-    )?;
 
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
@@ -161,6 +156,103 @@ fn outer(spec: &InitSpec) -> Result<i32, LayerError> {
     } else {
         1
     })
+}
+
+/// Writes the uid and gid maps of the user namespace of process `pid`
+/// (`self` or a pid): the sandbox's uid 1000 is `spec.outer_uid` outside.
+/// A privileged writer also maps root to root, for the init alone: it builds
+/// the file system view as root (reaching root-only directories such as a
+/// pyenv under /root), while every session process runs as uid 1000.
+fn write_maps(pid: &str, spec: &InitSpec) -> Result<(), LayerError> {
+    let write = |name: &str, data: String| {
+        let path = format!("/proc/{pid}/{name}");
+        fs::write(&path, data).map_err(|e| fail("user namespace", format!("writing {path}: {e}")))
+    };
+    let root_too = pid != "self";
+    let map = |outer: u32, inner: u32| {
+        if root_too {
+            format!("0 0 1\n{inner} {outer} 1\n")
+        } else {
+            format!("{inner} {outer} 1")
+        }
+    };
+    write("setgroups", "deny".into())?;
+    write("uid_map", map(spec.outer_uid, INNER_UID))?;
+    write("gid_map", map(spec.outer_gid, INNER_GID))
+}
+
+/// When the server runs as root, session code must not be root outside: the
+/// kernel does not enforce RLIMIT_NPROC for root's user, and root owns files
+/// a sandbox could otherwise read. Mapping to another uid needs CAP_SETUID
+/// in the parent namespace, which a process loses by unsharing; so this
+/// process forks, the child unshares and waits, and this parent writes the
+/// child's maps. Returns None in the child (which goes on to build the
+/// sandbox), and the child's exit status in the parent.
+fn privileged_userns(spec: &InitSpec) -> Result<Option<i32>, LayerError> {
+    let mut ready = [0i32; 2];
+    let mut go = [0i32; 2];
+    // SAFETY: setgroups with an empty list; pipe() fills the arrays; fork in
+    // a single-threaded process.
+    let pid = unsafe {
+        // Root's supplementary groups must not come along into the sandbox.
+        if libc::setgroups(0, std::ptr::null()) != 0 {
+            return Err(fail(
+                "user namespace",
+                format!("dropping supplementary groups: {}", errno()),
+            ));
+        }
+        if libc::pipe(ready.as_mut_ptr()) != 0 || libc::pipe(go.as_mut_ptr()) != 0 {
+            return Err(fail("user namespace", format!("pipe: {}", errno())));
+        }
+        libc::fork()
+    };
+    if pid < 0 {
+        return Err(fail("user namespace", format!("fork: {}", errno())));
+    }
+    let mut byte = [0u8; 1];
+    if pid == 0 {
+        // SAFETY: pipe fds of our own; prctl with constant arguments.
+        unsafe {
+            libc::close(ready[0]);
+            libc::close(go[1]);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+                return Err(fail("user namespace", userns_hint(&errno())));
+            }
+            libc::write(ready[1], b"u".as_ptr().cast(), 1);
+            libc::close(ready[1]);
+            if libc::read(go[0], byte.as_mut_ptr().cast(), 1) != 1 {
+                return Err(fail(
+                    "user namespace",
+                    "the parent did not write the uid map",
+                ));
+            }
+            libc::close(go[0]);
+        }
+        return Ok(None);
+    }
+    // SAFETY: pipe fds of our own.
+    let child_ready = unsafe {
+        libc::close(ready[1]);
+        libc::close(go[0]);
+        libc::read(ready[0], byte.as_mut_ptr().cast(), 1) == 1
+    };
+    if child_ready {
+        write_maps(&pid.to_string(), spec)?;
+        // SAFETY: writing one byte to our pipe.
+        unsafe { libc::write(go[1], b"g".as_ptr().cast(), 1) };
+    }
+    // SAFETY: closing our fd and waiting for our own child.
+    let mut status = 0;
+    unsafe {
+        libc::close(go[1]);
+        libc::waitpid(pid, &mut status, 0);
+    }
+    Ok(Some(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        1
+    }))
 }
 
 /// The inner init: pid 1 of the session. Builds the file system view, then
@@ -407,6 +499,9 @@ fn build_root(spec: &InitSpec) -> Result<(), LayerError> {
         let src = data.join(sub);
         mkdir_p(&src, 0o755)?;
         let _ = fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(mode));
+        // The init may be the namespace's root; the storage is the session user's.
+        std::os::unix::fs::chown(&src, Some(INNER_UID), Some(INNER_GID))
+            .map_err(|e| fail("session storage", format!("chown {at}: {e}")))?;
         let dst = inside(root, Path::new(at));
         mkdir_p(&dst, 0o755)?;
         mount(Some(&src), &dst, None, libc::MS_BIND, None)
