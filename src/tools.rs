@@ -66,7 +66,7 @@ pub struct ExecuteCommandArgs {
 #[serde(deny_unknown_fields)]
 pub struct GetTaskArgs {
     pub task_id: String,
-    /// Output offset to read from: the `cursor` of the previous get_task (default 0).
+    /// The `cursor` of the previous get_task (default 0).
     #[serde(default)]
     pub cursor: Option<u64>,
 }
@@ -391,7 +391,7 @@ Returns stdout, stderr, a final expression's value as `result`, any exception wi
         ),
         tool::<GetTaskArgs, GetTaskOutput>(
             "get_task",
-            "Follow a call that returned status `running` with a task_id: its output from `cursor`, and its result when done.",
+            "Follow a task (a call that returned status `running`): output from `cursor`, and the result when done.",
             read_only(),
         ),
         tool::<StopTaskArgs, StopTaskOutput>(
@@ -401,12 +401,12 @@ Returns stdout, stderr, a final expression's value as `result`, any exception wi
         ),
         tool::<WriteFilesArgs, WriteFilesOutput>(
             "write_files",
-            "Create or overwrite files in the session's working directory (parents are created). Returns each file's bytes and sha256.",
+            "Create or overwrite files in the session (parent directories are made). Returns each file's bytes and sha256.",
             None,
         ),
         tool::<ReadFilesArgs, ReadFilesOutput>(
             "read_files",
-            "Read files from the session's working directory: UTF-8 as text, other files as base64, images as image blocks.",
+            "Read files from the session: UTF-8 as text, other files as base64, images as image blocks.",
             read_only(),
         ),
         tool::<ListFilesArgs, ListFilesOutput>(
@@ -416,8 +416,7 @@ Returns stdout, stderr, a final expression's value as `result`, any exception wi
         ),
         tool::<StartSessionArgs, StartSessionOutput>(
             "start_session",
-            "Start a new isolated session with its own working directory and interpreters. \
-Optional: calls without session_id use a default session.",
+            "Start a new isolated session. Optional: calls without session_id use a default session.",
             Some(ToolAnnotations::new().destructive(false)),
         ),
         tool::<StopSessionArgs, StopSessionOutput>(
@@ -449,12 +448,12 @@ mod tests {
     }
 
     /// Every byte of tools/list is read by the model on every turn: hold the
-    /// whole list to 6 KiB.
+    /// whole list to 6 KB.
     #[test]
     fn tools_list_fits_its_budget() {
         let list = rmcp::model::ListToolsResult::with_all_items(all_tools());
         let bytes = serde_json::to_vec(&list).unwrap().len();
-        assert!(bytes <= 6 * 1024, "tools/list is {bytes} bytes");
+        assert!(bytes <= 6000, "tools/list is {bytes} bytes");
     }
 
     #[test]
