@@ -37,7 +37,9 @@ impl LiveOutput {
         let Some(log) = &self.log else {
             return (String::new(), cursor);
         };
-        let log = log.lock().map(|l| l.clone()).unwrap_or_default();
+        let Ok(log) = log.lock() else {
+            return (String::new(), cursor);
+        };
         let start = (cursor as usize).min(log.len());
         let mut end = (start + max).min(log.len());
         // Never end inside a UTF-8 sequence (unless the page would be empty).
@@ -117,8 +119,6 @@ pub struct OutputCollector {
     spill_opener: Option<SpillOpener>,
     spill_error: Option<String>,
     spilled: u64,
-    /// The newest bytes, for `last_line`.
-    last_line: Vec<u8>,
     live: Option<std::sync::Arc<LiveOutput>>,
 }
 
@@ -133,7 +133,6 @@ impl OutputCollector {
             spill_opener,
             spill_error: None,
             spilled: 0,
-            last_line: Vec::new(),
             live: None,
         }
     }
@@ -144,27 +143,10 @@ impl OutputCollector {
         self
     }
 
-    pub fn total_bytes(&self) -> u64 {
-        self.total
-    }
-
-    /// The last complete or partial line seen, for progress messages.
-    pub fn last_line(&self) -> String {
-        let recent = String::from_utf8_lossy(&self.last_line);
-        let recent = recent.trim_end();
-        let line = recent.rsplit('\n').next().unwrap_or("");
-        line.chars()
-            .take(200)
-            .collect::<String>()
-            .trim()
-            .to_string()
-    }
-
     pub fn push(&mut self, chunk: &[u8]) {
         if chunk.is_empty() {
             return;
         }
-        self.track_last_line(chunk);
         if let Some(live) = &self.live {
             live.record(chunk);
         }
@@ -229,16 +211,6 @@ impl OutputCollector {
                 }
             }
             Err(e) => self.spill_error = Some(e),
-        }
-    }
-
-    fn track_last_line(&mut self, chunk: &[u8]) {
-        const KEEP: usize = 400;
-        let chunk = &chunk[chunk.len().saturating_sub(KEEP)..];
-        self.last_line.extend_from_slice(chunk);
-        if self.last_line.len() > KEEP {
-            let cut = self.last_line.len() - KEEP;
-            self.last_line.drain(..cut);
         }
     }
 
@@ -374,11 +346,12 @@ mod tests {
 
     #[test]
     fn last_line_tracks_partial_lines() {
-        let mut c = OutputCollector::new(100, None);
+        let live = std::sync::Arc::new(LiveOutput::default());
+        let mut c = OutputCollector::new(100, None).with_live(Some(live.clone()));
         c.push(b"one\ntw");
         c.push(b"o\n");
-        assert_eq!(c.last_line(), "two");
+        assert_eq!(live.last_line(), "two");
         c.push(b"three");
-        assert_eq!(c.last_line(), "three");
+        assert_eq!(live.last_line(), "three");
     }
 }

@@ -165,11 +165,9 @@ impl CodeInterpreterServer {
         })))
     }
 
-    fn control(
-        &self,
-        timeout_seconds: Option<u64>,
-        ctx: &RequestContext<RoleServer>,
-    ) -> Result<CallControl, Error> {
+    /// The call's timeout: its own `timeout_seconds` within the server's
+    /// bounds, or the default.
+    fn timeout(&self, timeout_seconds: Option<u64>) -> Result<Duration, Error> {
         let s = &self.state.settings;
         let timeout = match timeout_seconds {
             None => s.default_timeout,
@@ -182,11 +180,7 @@ impl CodeInterpreterServer {
             }
             Some(t) => Duration::from_secs(t),
         };
-        Ok(CallControl {
-            timeout,
-            cancel: ctx.ct.clone(),
-            live: Some(Arc::new(LiveOutput::default())),
-        })
+        Ok(timeout)
     }
 
     async fn start_session(&self, a: StartSessionArgs) -> Result<CallToolResult, Error> {
@@ -276,15 +270,18 @@ impl CodeInterpreterServer {
         background: bool,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, Error> {
-        let mut ctl = self.control(timeout_seconds, &ctx)?;
+        let timeout = self.timeout(timeout_seconds)?;
         let lease = self.state.sessions.acquire(session_id.as_deref()).await?;
         let live = Arc::new(LiveOutput::with_log());
         let task = Task::new(lease.session.id().to_string(), what, live.clone());
-        ctl.live = Some(live.clone());
         // The work stops on its own timeout or stop_task, not when the client
         // stops waiting; a cancel while it is in the foreground is passed on
         // below.
-        ctl.cancel = task.cancel.clone();
+        let ctl = CallControl {
+            timeout,
+            cancel: task.cancel.clone(),
+            live: Some(live.clone()),
+        };
         let runner = task.clone();
         tokio::spawn(async move {
             let session = lease.session.clone();

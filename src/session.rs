@@ -173,12 +173,7 @@ impl Sessions {
     }
 
     fn ended_reason(&self, id: &str) -> Option<String> {
-        self.lock()
-            .ended
-            .iter()
-            .rev()
-            .find(|(i, _)| i == id)
-            .map(|(_, w)| w.clone())
+        ended_why(&self.lock(), id).map(str::to_string)
     }
 
     /// Stops a session (the default one when `id` is None).
@@ -296,10 +291,20 @@ impl Sessions {
     }
 }
 
+/// Why the session `id` ended, if it did recently.
+fn ended_why<'a>(inner: &'a Inner, id: &str) -> Option<&'a str> {
+    inner
+        .ended
+        .iter()
+        .rev()
+        .find(|(i, _)| i == id)
+        .map(|(_, w)| w.as_str())
+}
+
 /// The error for a session id that is not live: ended (and why) or unknown.
 fn gone(inner: &Inner, id: &str) -> Error {
-    let msg = match inner.ended.iter().rev().find(|(i, _)| i == id) {
-        Some((_, why)) => format!(
+    let msg = match ended_why(inner, id) {
+        Some(why) => format!(
             "Session {id} has ended ({why}). Start a new one with start_session, or omit session_id to use the default session."
         ),
         None => format!(
