@@ -48,6 +48,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve MCP over stdio (the default when no subcommand is given).
     Serve(ServeArgs),
+    /// Serve an offline emulator of the AgentCore Code Interpreter data-plane
+    /// API over HTTP, backed by local sandboxed sessions. For loopback
+    /// development and tests: it accepts any SigV4 signature and is not a
+    /// security boundary.
+    Emulator(EmulatorArgs),
     /// Check what is in force: each sandbox layer (from inside a session), the
     /// interpreters, and a smoke run. Exits non-zero when the local backend
     /// cannot run code.
@@ -75,6 +80,8 @@ pub enum NetworkMode {
 pub enum BackendKind {
     /// Sessions run on this machine, in a private working directory per session.
     Local,
+    /// Sessions run on Amazon Bedrock AgentCore Code Interpreter (managed microVMs).
+    Agentcore,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -134,6 +141,19 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(200..=10_000_000))]
     pub output_limit: u64,
 
+    /// Options of the embedded local backend.
+    #[command(flatten)]
+    pub local: LocalArgs,
+
+    /// Options of the agentcore backend.
+    #[command(flatten)]
+    pub agentcore: AgentCoreArgs,
+}
+
+/// Options of the embedded local backend (also what the emulator runs on).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Local backend")]
+pub struct LocalArgs {
     /// Directory under which each local session gets its own directory
     /// [default: $XDG_RUNTIME_DIR/code-interpreter-mcp, or
     /// $TMPDIR/code-interpreter-mcp-<uid>].
@@ -204,13 +224,67 @@ pub struct ServeArgs {
     pub cpu_seconds: u64,
 }
 
-impl ServeArgs {
-    pub fn local_config(&self) -> LocalConfig {
+/// Options of the agentcore backend (Amazon Bedrock AgentCore Code Interpreter).
+/// Credentials come from the standard AWS chain: environment, profile, SSO,
+/// container and instance roles; they are loaded when the first session starts.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "AgentCore backend")]
+pub struct AgentCoreArgs {
+    /// AWS region [default: from AWS_REGION or the profile].
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Code interpreter to start sessions on: the managed one, or the id of
+    /// one you created.
+    #[arg(
+        long,
+        env = "CODE_INTERPRETER_AGENTCORE_ID",
+        default_value = "aws.codeinterpreter.v1",
+        value_name = "ID"
+    )]
+    pub code_interpreter_id: String,
+
+    /// Lifetime of an AgentCore session, in seconds (the service ends it then,
+    /// busy or not).
+    #[arg(long, env = "CODE_INTERPRETER_SESSION_TIMEOUT", default_value_t = 900, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(60..=28800))]
+    pub session_timeout: u64,
+
+    /// Endpoint of the service, e.g. the emulator's base URL
+    /// (AWS_ENDPOINT_URL_BEDROCK_AGENTCORE and AWS_ENDPOINT_URL are honoured too).
+    #[arg(long, env = "CODE_INTERPRETER_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Options of `emulator`.
+#[derive(Debug, Clone, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free port. The base URL is printed
+    /// as the first line of stdout.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+
+    /// Inject faults, for tests: OPERATION:FAULT[:COUNT], repeatable.
+    /// OPERATION is a tool name (executeCode, writeFiles, ...), `start`,
+    /// `stop`, `get`, `list`, or `*`. FAULT is `throttle`, `internal`,
+    /// `cut` (run the call, then cut the response stream midway) or
+    /// `delay-MS`. COUNT is how many calls get it (default 1).
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<String>,
+
+    #[command(flatten)]
+    pub local: LocalArgs,
+}
+
+impl LocalArgs {
+    /// The local backend's configuration; `output_limit` is the inline output
+    /// cap per stream.
+    pub fn local_config(&self, output_limit: usize) -> LocalConfig {
         LocalConfig {
             root: self.workdir_root.clone().unwrap_or_else(default_root),
             python: self.python.clone(),
             node: self.node.clone(),
-            output_limit: self.output_limit as usize,
+            output_limit,
             max_read_bytes: 8 * 1024 * 1024,
             max_list_entries: 1000,
             sandbox: (self.sandbox == SandboxMode::Namespaces).then(|| SandboxSettings {
@@ -242,6 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Some(Command::Serve(args)) => serve(args).await.map(|()| true),
         Some(Command::Doctor(args)) => crate::doctor::run(args).await,
+        Some(Command::Emulator(args)) => crate::emulator::run(args).await.map(|()| true),
         None => serve(cli.serve).await.map(|()| true),
     }
 }
@@ -251,9 +326,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let backend = match args.backend {
         BackendKind::Local => {
-            let local = LocalBackend::new(args.local_config())?;
+            let local = LocalBackend::new(args.local.local_config(args.output_limit as usize))?;
             local.prewarm();
-            match (args.sandbox, args.network) {
+            match (args.local.sandbox, args.local.network) {
                 (SandboxMode::None, _) => tracing::warn!(
                     "--sandbox none: session code runs UNCONFINED, as this user, with full access to this machine and its network"
                 ),
@@ -262,8 +337,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
                 _ => {}
             }
-            Arc::new(local)
+            Arc::new(local) as Arc<dyn crate::backend::Backend>
         }
+        BackendKind::Agentcore => Arc::new(crate::backend::agentcore::AgentCoreBackend::new(
+            args.agentcore.clone(),
+            args.output_limit as usize,
+        )),
     };
     let sessions = Sessions::new(
         backend,

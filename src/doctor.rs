@@ -86,7 +86,7 @@ async fn version_of(program: &str, arg: &str) -> Option<String> {
 
 /// Runs the checks; returns true when the local backend can run code.
 pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
-    let cfg = args.local_config();
+    let cfg = args.local.local_config(args.output_limit as usize);
     let mut r = Report {
         text: String::new(),
         ok: true,
@@ -103,12 +103,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
         r.text,
         "backend: local; sessions under {}; sandbox {}; network {}",
         cfg.root.display(),
-        if args.sandbox == SandboxMode::Namespaces {
+        if args.local.sandbox == SandboxMode::Namespaces {
             "namespaces"
         } else {
             "NONE (unconfined)"
         },
-        if args.network == NetworkMode::On {
+        if args.local.network == NetworkMode::On {
             "on"
         } else {
             "off"
@@ -129,7 +129,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
     }
 
     r.head("interpreters:");
-    let python = crate::backend::local::launcher::which(&args.python);
+    let python = crate::backend::local::launcher::which(&args.local.python);
     match &python {
         Some(p) => {
             let v = version_of(&p.display().to_string(), "--version")
@@ -142,11 +142,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
             "python",
             format!(
                 "{:?} not found: install Python 3 or pass --python",
-                args.python
+                args.local.python
             ),
         ),
     }
-    let node = crate::backend::local::launcher::which(&args.node);
+    let node = crate::backend::local::launcher::which(&args.local.node);
     match &node {
         Some(p) => {
             let v = version_of(&p.display().to_string(), "--version")
@@ -214,7 +214,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
         );
         r.ok = true; // Unconfined still runs code; the report says what is missing.
     } else {
-        probe_layers(&mut r, session.as_ref(), args.network == NetworkMode::On).await;
+        probe_layers(
+            &mut r,
+            session.as_ref(),
+            args.local.network == NetworkMode::On,
+        )
+        .await;
     }
 
     r.head("smoke execution:");

@@ -21,6 +21,7 @@
 pub mod backend;
 pub mod cli;
 pub mod doctor;
+pub mod emulator;
 pub mod error;
 pub mod ids;
 pub mod output;

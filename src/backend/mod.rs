@@ -6,6 +6,7 @@
 //! `agentcore` backend implement the same contract and the MCP layer above never
 //! knows which one it is talking to.
 
+pub mod agentcore;
 pub mod local;
 
 use std::sync::Arc;
