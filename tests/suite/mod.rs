@@ -1,4 +1,5 @@
 mod adversarial;
+mod emulator;
 mod exec;
 mod files;
 pub mod harness;
