@@ -244,10 +244,10 @@ pub struct AgentCoreArgs {
     )]
     pub code_interpreter_id: String,
 
-    /// Lifetime of an AgentCore session, in seconds (the service ends it then,
-    /// busy or not).
+    /// Lifetime of an AgentCore session, in seconds, at most 28800 (the
+    /// service ends it then, busy or not).
     #[arg(long, env = "CODE_INTERPRETER_SESSION_TIMEOUT", default_value_t = 900, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(60..=28800))]
+          value_parser = clap::value_parser!(u64).range(1..=28800))]
     pub session_timeout: u64,
 
     /// Endpoint of the service, e.g. the emulator's base URL
@@ -344,11 +344,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.output_limit as usize,
         )),
     };
+    // AgentCore ends a session at its session timeout: expire it here a
+    // little before that, so the default session is replaced with a note
+    // instead of failing.
+    let max_lifetime = match args.backend {
+        BackendKind::Local => Duration::from_secs(args.max_lifetime),
+        BackendKind::Agentcore => {
+            let t = Duration::from_secs(args.agentcore.session_timeout);
+            Duration::from_secs(args.max_lifetime).min(t - (t / 10).min(Duration::from_secs(5)))
+        }
+    };
     let sessions = Sessions::new(
         backend,
         SessionLimits {
             idle_timeout: Duration::from_secs(args.idle_timeout),
-            max_lifetime: Duration::from_secs(args.max_lifetime),
+            max_lifetime,
             max_sessions: args.max_sessions as usize,
         },
     );

@@ -72,7 +72,7 @@ impl LiveOutput {
         line.chars().take(120).collect()
     }
 
-    fn record(&self, chunk: &[u8]) {
+    pub fn record(&self, chunk: &[u8]) {
         const KEEP: usize = 400;
         self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         if let Some(log) = &self.log

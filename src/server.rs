@@ -291,11 +291,18 @@ impl CodeInterpreterServer {
                     let ok = o.error.is_none() && o.limit.is_none();
                     (o, ok)
                 }),
+                Work::Command(req) if background => {
+                    session.execute_command_background(req, ctl).await.map(|o| {
+                        let ok = o.exit_code == Some(0) && o.limit.is_none();
+                        (o, ok)
+                    })
+                }
                 Work::Command(req) => session.execute_command(req, ctl).await.map(|o| {
                     let ok = o.exit_code == Some(0) && o.limit.is_none();
                     (o, ok)
                 }),
             };
+            let r = lease.seen(r);
             let result = r
                 .and_then(|(o, ok)| exec_result(session.id(), o, ok, notes))
                 .unwrap_or_else(|e| {
@@ -431,7 +438,7 @@ impl CodeInterpreterServer {
             });
         }
         let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
-        let written = lease.session.write_files(files).await?;
+        let written = lease.seen(lease.session.write_files(files).await)?;
         let summary = format!(
             "Wrote {} file(s): {}",
             written.len(),
@@ -458,7 +465,7 @@ impl CodeInterpreterServer {
             )));
         }
         let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
-        let read = lease.session.read_files(a.paths).await?;
+        let read = lease.seen(lease.session.read_files(a.paths).await)?;
         let mut images = Vec::new();
         let mut files = Vec::with_capacity(read.len());
         let mut total = 0u64;
@@ -515,7 +522,7 @@ impl CodeInterpreterServer {
     async fn list_files(&self, a: ListFilesArgs) -> Result<CallToolResult, Error> {
         let path = a.path.unwrap_or_else(|| ".".into());
         let lease = self.state.sessions.acquire(a.session_id.as_deref()).await?;
-        let listing = lease.session.list_files(&path, a.recursive).await?;
+        let listing = lease.seen(lease.session.list_files(&path, a.recursive).await)?;
         let summary = format!(
             "{} entr{} in {path}{}",
             listing.entries.len(),

@@ -51,6 +51,17 @@ pub struct Lease {
     registry: Arc<Sessions>,
 }
 
+impl Lease {
+    /// Passes a backend result through; a session the backend reports as
+    /// gone is dropped from the registry.
+    pub fn seen<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
+        if let Err(Error::SessionGone(_)) = &r {
+            self.registry.lost(self.session.id());
+        }
+        r
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Ok(mut inner) = self.registry.inner.lock()
@@ -135,7 +146,14 @@ impl Sessions {
     /// first use, and again if it ended).
     pub async fn acquire(self: &Arc<Self>, id: Option<&str>) -> Result<Lease, Error> {
         match id.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(id) => self.lease(id, Vec::new()),
+            Some(id) => match self.lease(id, Vec::new()) {
+                Ok(l) => Ok(l),
+                Err(e) if self.ended_reason(id).is_some() => Err(e),
+                Err(e) => match self.backend.adopt(id).await? {
+                    Some(session) => self.adopted(session),
+                    None => Err(e),
+                },
+            },
             None => {
                 let _guard = self.default_lock.lock().await;
                 let mut notes = Vec::new();
@@ -158,8 +176,65 @@ impl Sessions {
         }
     }
 
+    /// Registers a session taken over from outside (see [`Backend::adopt`]).
+    fn adopted(self: &Arc<Self>, session: Arc<dyn Session>) -> Result<Lease, Error> {
+        let id = session.id().to_string();
+        {
+            let mut inner = self.lock();
+            if inner.shut_down {
+                return Err(Error::backend("the server is shutting down"));
+            }
+            if !inner.live.contains_key(&id) {
+                if inner.live.len() >= self.limits.max_sessions {
+                    return Err(Error::Limit(format!(
+                        "{} sessions are already in use, the most this server allows; stop one with stop_session first",
+                        inner.live.len()
+                    )));
+                }
+                let now = Instant::now();
+                inner.live.insert(
+                    id.clone(),
+                    Entry {
+                        session,
+                        created: now,
+                        last_used: now,
+                        in_flight: 0,
+                    },
+                );
+            }
+        }
+        self.lease(&id, Vec::new())
+    }
+
+    /// Forgets a session the backend reports as gone (an AgentCore session
+    /// that reached its timeout), so the default session is replaced and
+    /// later calls are told why.
+    pub fn lost(&self, id: &str) {
+        let mut inner = self.lock();
+        if inner.live.remove(id).is_some() {
+            remember(&mut inner, id, "the backend ended it");
+        }
+    }
+
     fn lease(self: &Arc<Self>, id: &str, notes: Vec<String>) -> Result<Lease, Error> {
         let mut inner = self.lock();
+        // Past its lifetime (for AgentCore, the service's session timeout):
+        // expire it now rather than send a call the backend will refuse.
+        if inner
+            .live
+            .get(id)
+            .is_some_and(|e| e.in_flight == 0 && e.created.elapsed() >= self.limits.max_lifetime)
+            && let Some(e) = inner.live.remove(id)
+        {
+            let why = format!(
+                "it reached the maximum lifetime of {}",
+                fmt_duration(self.limits.max_lifetime)
+            );
+            remember(&mut inner, id, &why);
+            if e.session.owned() {
+                tokio::spawn(async move { e.session.stop().await });
+            }
+        }
         if let Some(e) = inner.live.get_mut(id) {
             e.in_flight += 1;
             e.last_used = Instant::now();
@@ -252,7 +327,9 @@ impl Sessions {
         let n = expired.len();
         for (s, why) in expired {
             tracing::info!(session = s.id(), reason = %why, "session expired");
-            s.stop().await;
+            if s.owned() {
+                s.stop().await;
+            }
         }
         n
     }
@@ -283,7 +360,8 @@ impl Sessions {
                 })
                 .collect()
         };
-        futures::future::join_all(all.iter().map(|s| s.stop())).await;
+        // Adopted sessions belong to whoever started them: they are left running.
+        futures::future::join_all(all.iter().filter(|s| s.owned()).map(|s| s.stop())).await;
     }
 
     pub fn live_count(&self) -> usize {

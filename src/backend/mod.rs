@@ -87,8 +87,9 @@ pub struct Image {
 pub struct LimitHit {
     /// `wall_time` (the call's timeout) or `cancelled` (the client cancelled).
     pub limit: String,
-    /// `interrupted` (SIGINT was enough, state kept) or `killed` (the process
-    /// tree was killed).
+    /// `interrupted` (SIGINT was enough, state kept), `killed` (the process
+    /// tree was killed), `stopped` (an AgentCore task was stopped) or
+    /// `abandoned` (AgentCore cannot interrupt: the call stopped waiting).
     pub action: String,
     /// True when the interpreter was killed and its variables are gone.
     pub state_lost: bool,
@@ -188,18 +189,39 @@ pub trait Backend: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Starts a new session with a fresh id that cannot be guessed.
     async fn start_session(&self, opts: SessionOptions) -> Result<Arc<dyn Session>, Error>;
+    /// Takes over a session that exists outside this process (an AgentCore
+    /// session a caller started and keeps), if the backend can and the
+    /// session is usable. `Ok(None)` when the backend has no such sessions.
+    async fn adopt(&self, _id: &str) -> Result<Option<Arc<dyn Session>>, Error> {
+        Ok(None)
+    }
 }
 
 /// One isolated, stateful session.
 #[async_trait]
 pub trait Session: Send + Sync + 'static {
     fn id(&self) -> &str;
+    /// True when this process started the session (and so stops it when it
+    /// shuts down); false for an adopted one, which its owner keeps.
+    fn owned(&self) -> bool {
+        true
+    }
     async fn execute_code(&self, req: CodeRequest, ctl: CallControl) -> Result<ExecOutcome, Error>;
     async fn execute_command(
         &self,
         req: CommandRequest,
         ctl: CallControl,
     ) -> Result<ExecOutcome, Error>;
+    /// A command started as a background task (`background: true`): the same
+    /// as [`Session::execute_command`] unless the backend has its own task
+    /// API (AgentCore's startCommandExecution, getTask and stopTask).
+    async fn execute_command_background(
+        &self,
+        req: CommandRequest,
+        ctl: CallControl,
+    ) -> Result<ExecOutcome, Error> {
+        self.execute_command(req, ctl).await
+    }
     /// Writes every file or none: all paths and contents are checked first.
     async fn write_files(&self, files: Vec<FileWrite>) -> Result<Vec<WrittenFile>, Error>;
     async fn read_files(&self, paths: Vec<String>) -> Result<Vec<ReadFile>, Error>;

@@ -4,16 +4,15 @@ use serde_json::json;
 
 use super::harness::*;
 
-#[tokio::test]
-async fn python_state_persists_and_clear_context_resets_it() {
-    let s = Server::start().await;
+async fn python_state_persists_and_clear_context_resets_it(b: Backend) {
+    let s = Server::on(b).await;
     let r = s
         .py("x = 41\ndef inc(v):\n    return v + 1\nimport math")
         .await;
     assert_eq!(r["success"], true, "{r}");
-    let r = s.py("print(inc(x)); math.sqrt(16)").await;
+    let r = s.py("print(inc(x))").await;
     assert_eq!(r["stdout"], "42\n");
-    assert_eq!(r["result"], "4.0");
+    assert_eq!(value(&s.py("math.sqrt(16)").await), "4.0");
 
     let r = s
         .ok("execute_code", json!({"code": "x", "clear_context": true}))
@@ -22,9 +21,8 @@ async fn python_state_persists_and_clear_context_resets_it() {
     assert_eq!(r["error"]["name"], "NameError", "{r}");
 }
 
-#[tokio::test]
-async fn exceptions_are_reported_as_data_with_traceback() {
-    let s = Server::start().await;
+async fn exceptions_are_reported_as_data_with_traceback(b: Backend) {
+    let s = Server::on(b).await;
     let r = s
         .call(
             "execute_code",
@@ -84,9 +82,8 @@ async fn timeout_kills_code_that_ignores_interrupts_and_says_state_was_lost() {
     assert_eq!(r["result"], "False", "{r}");
 }
 
-#[tokio::test]
-async fn command_reports_exit_code_stdout_and_stderr() {
-    let s = Server::start().await;
+async fn command_reports_exit_code_stdout_and_stderr(b: Backend) {
+    let s = Server::on(b).await;
     let r = s
         .ok(
             "execute_command",
@@ -124,9 +121,8 @@ async fn command_timeout_interrupts_the_process_tree() {
     assert_eq!(r["stdout"], "alive\n");
 }
 
-#[tokio::test]
-async fn output_over_the_cap_is_cut_and_saved_in_full() {
-    let s = Server::start_with(&["--output-limit", "1000"]).await;
+async fn output_over_the_cap_is_cut_and_saved_in_full(b: Backend) {
+    let s = Server::start_on(b, &["--output-limit", "1000"], &[], &[]).await;
     let r = s
         .py("for i in range(20000):\n    print(f'line {i:05d}')")
         .await;
@@ -148,12 +144,11 @@ async fn output_over_the_cap_is_cut_and_saved_in_full() {
     assert_eq!(r["stdout"], format!("{total}\nline 12344\n"));
 }
 
-#[tokio::test]
-async fn matplotlib_figures_come_back_as_png_images() {
+async fn matplotlib_figures_come_back_as_png_images(b: Backend) {
     if !python_has("matplotlib") {
         return skip("matplotlib is not installed for the test Python (set TEST_PYTHON)");
     }
-    let s = Server::start().await;
+    let s = Server::on(b).await;
     let r = s
         .call(
             "execute_code",
@@ -172,12 +167,11 @@ async fn matplotlib_figures_come_back_as_png_images() {
     assert!(images(&r).is_empty());
 }
 
-#[tokio::test]
-async fn javascript_state_persists() {
+async fn javascript_state_persists(b: Backend) {
     if node_version().is_none() {
         return skip("node is not installed (set TEST_NODE)");
     }
-    let s = Server::start().await;
+    let s = Server::on(b).await;
     let r = s
         .ok("execute_code", json!({"language": "javascript", "code": "let n = 20; function twice(v) { return v * 2 }"}))
         .await;
@@ -185,11 +179,17 @@ async fn javascript_state_persists() {
     let r = s
         .ok(
             "execute_code",
-            json!({"language": "javascript", "code": "console.log('hi'); twice(n) + 2"}),
+            json!({"language": "javascript", "code": "console.log('hi')"}),
         )
         .await;
     assert_eq!(r["stdout"], "hi\n");
-    assert_eq!(r["result"], "42");
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"language": "javascript", "code": "twice(n) + 2"}),
+        )
+        .await;
+    assert_eq!(value(&r), "42", "{r}");
     let r = s
         .ok(
             "execute_code",
@@ -199,12 +199,11 @@ async fn javascript_state_persists() {
     assert_eq!(r["error"]["name"], "ReferenceError", "{r}");
 }
 
-#[tokio::test]
-async fn typescript_runs_or_says_what_to_install() {
+async fn typescript_runs_or_says_what_to_install(b: Backend) {
     let Some(v) = node_version() else {
         return skip("node is not installed (set TEST_NODE)");
     };
-    let s = Server::start().await;
+    let s = Server::on(b).await;
     let r = s
         .ok(
             "execute_code",
@@ -212,7 +211,7 @@ async fn typescript_runs_or_says_what_to_install() {
         )
         .await;
     if v >= (22, 13) {
-        assert_eq!(r["result"], "42", "{r}");
+        assert_eq!(value(&r), "42", "{r}");
     } else {
         assert_eq!(r["error"]["name"], "TypeScriptUnavailable", "{r}");
         assert!(
@@ -221,3 +220,13 @@ async fn typescript_runs_or_says_what_to_install() {
         );
     }
 }
+
+crate::on_both_backends!(
+    python_state_persists_and_clear_context_resets_it,
+    exceptions_are_reported_as_data_with_traceback,
+    command_reports_exit_code_stdout_and_stderr,
+    output_over_the_cap_is_cut_and_saved_in_full,
+    matplotlib_figures_come_back_as_png_images,
+    javascript_state_persists,
+    typescript_runs_or_says_what_to_install,
+);

@@ -14,9 +14,8 @@ fn sha256(b: &[u8]) -> String {
     code_interpreter_mcp::sha256_hex(b)
 }
 
-#[tokio::test]
-async fn a_mebibyte_of_random_bytes_round_trips_exactly() {
-    let s = Server::start().await;
+async fn a_mebibyte_of_random_bytes_round_trips_exactly(b: Backend) {
+    let s = Server::on(b).await;
     let mut data = vec![0u8; 1024 * 1024];
     getrandom::fill(&mut data).unwrap();
     let r = s
@@ -32,7 +31,7 @@ async fn a_mebibyte_of_random_bytes_round_trips_exactly() {
     let r = s
         .py("import hashlib\nhashlib.sha256(open('bin/random.dat','rb').read()).hexdigest()")
         .await;
-    assert_eq!(r["result"], format!("'{}'", sha256(&data)));
+    assert_eq!(value(&r), format!("'{}'", sha256(&data)));
 
     let r = s
         .ok("read_files", json!({"paths": ["bin/random.dat"]}))
@@ -45,9 +44,8 @@ async fn a_mebibyte_of_random_bytes_round_trips_exactly() {
     assert_eq!(back, data);
 }
 
-#[tokio::test]
-async fn text_files_round_trip_and_list() {
-    let s = Server::start().await;
+async fn text_files_round_trip_and_list(b: Backend) {
+    let s = Server::on(b).await;
     let text = "héllo\nwörld\n";
     s.ok(
         "write_files",
@@ -82,9 +80,8 @@ async fn text_files_round_trip_and_list() {
     assert_eq!(r["entries"][0]["type"], "dir");
 }
 
-#[tokio::test]
-async fn image_files_are_returned_as_images() {
-    let s = Server::start().await;
+async fn image_files_are_returned_as_images(b: Backend) {
+    let s = Server::on(b).await;
     // A 1x1 PNG.
     let png = base64::engine::general_purpose::STANDARD
         .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
@@ -165,9 +162,8 @@ async fn paths_that_escape_are_refused_and_change_nothing() {
     assert!(msg.contains("outside"), "{msg}");
 }
 
-#[tokio::test]
-async fn bad_arguments_get_clear_errors() {
-    let s = Server::start().await;
+async fn bad_arguments_get_clear_errors(b: Backend) {
+    let s = Server::on(b).await;
     let msg = s
         .err(
             "write_files",
@@ -195,3 +191,10 @@ async fn bad_arguments_get_clear_errors() {
         .await;
     assert!(msg.contains("at least 1"), "{msg}");
 }
+
+crate::on_both_backends!(
+    a_mebibyte_of_random_bytes_round_trips_exactly,
+    text_files_round_trip_and_list,
+    image_files_are_returned_as_images,
+    bad_arguments_get_clear_errors,
+);

@@ -32,10 +32,97 @@ pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
 }
 
+/// Where a test's sessions run: the embedded local backend, or the
+/// agentcore backend (the real AWS SDK for Rust) against the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    AgentCore,
+}
+
+/// Runs a test body once per backend: `on_both_backends!(name, ...)` makes
+/// `name::local` and `name::agentcore` from `async fn name(b: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn local() {
+                super::$name($crate::suite::harness::Backend::Local).await
+            }
+            #[tokio::test]
+            async fn agentcore() {
+                super::$name($crate::suite::harness::Backend::AgentCore).await
+            }
+        }
+    )*};
+}
+
+/// A running `code-interpreter-mcp emulator`, killed when dropped.
+pub struct Emulator {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Emulator {
+    /// Starts the emulator on a free loopback port, with local sessions under
+    /// `root` and the given extra flags (e.g. `--fault`).
+    pub fn start(root: &std::path::Path, extra: &[&str]) -> Emulator {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(server_bin())
+            .args(["emulator", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("CODE_INTERPRETER_WORKDIR_ROOT", root)
+            .env("CODE_INTERPRETER_PYTHON", test_python())
+            .env("CODE_INTERPRETER_NODE", test_node())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_string();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "emulator said {line:?}"
+        );
+        Emulator { child, url }
+    }
+
+    /// The environment that points the server's agentcore backend here.
+    pub fn server_env(&self) -> Vec<(String, String)> {
+        [
+            ("CODE_INTERPRETER_BACKEND", "agentcore"),
+            ("CODE_INTERPRETER_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+            ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct Server {
     pub client: RunningService<RoleClient, ()>,
     /// The server process's pid.
     pub pid: u32,
+    /// The emulator behind an agentcore server.
+    pub emulator: Option<Emulator>,
     /// Holds the sessions' directories; removed when the test ends.
     _root: tempfile::TempDir,
 }
@@ -45,18 +132,38 @@ impl Server {
         Self::start_with(&[]).await
     }
 
+    /// A server with default settings on `backend`.
+    pub async fn on(backend: Backend) -> Self {
+        Self::start_on(backend, &[], &[], &[]).await
+    }
+
     pub async fn start_with(args: &[&str]) -> Self {
         Self::start_with_env(args, &[]).await
     }
 
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_on(Backend::Local, args, env, &[]).await
+    }
+
+    /// A server on `backend`; for AgentCore an emulator is started first,
+    /// with `emulator_args` (e.g. faults).
+    pub async fn start_on(
+        backend: Backend,
+        args: &[&str],
+        env: &[(&str, &str)],
+        emulator_args: &[&str],
+    ) -> Self {
         let root = tempfile::tempdir().unwrap();
         let root_path = root.path().to_path_buf();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let emulator = (backend == Backend::AgentCore)
+            .then(|| Emulator::start(&root_path.join("emulator"), emulator_args));
+        let mut env_all: Vec<(String, String)> = emulator
+            .as_ref()
+            .map(|e| e.server_env())
+            .unwrap_or_default();
+        env_all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env = env_all;
         let cmd = tokio::process::Command::new(server_bin()).configure(|c| {
             c.args(&args)
                 .env("CODE_INTERPRETER_WORKDIR_ROOT", &root_path)
@@ -72,6 +179,7 @@ impl Server {
         Server {
             client,
             pid,
+            emulator,
             _root: root,
         }
     }
@@ -119,7 +227,8 @@ impl Server {
             .ok("execute_code", json!({"session_id": sid, "code": "6 * 7"}))
             .await;
         assert_eq!(
-            r["result"], "42",
+            value(&r),
+            "42",
             "a new session does not work after the attack: {r}"
         );
         self.ok("stop_session", json!({"session_id": sid})).await;
@@ -201,4 +310,20 @@ pub fn descendants(pid: u32) -> Vec<u32> {
         todo.extend(children.remove(&p).unwrap_or_default());
     }
     out
+}
+
+/// The value of a code cell's last expression: `result` on the local
+/// backend; AgentCore prints it, notebook style, as the last line of stdout.
+pub fn value(r: &Value) -> String {
+    if let Some(v) = r["result"].as_str() {
+        return v.to_string();
+    }
+    r["stdout"]
+        .as_str()
+        .unwrap_or("")
+        .trim_end()
+        .rsplit('\n')
+        .next()
+        .unwrap_or("")
+        .to_string()
 }

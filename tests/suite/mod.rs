@@ -1,4 +1,5 @@
 mod adversarial;
+mod agentcore;
 mod emulator;
 mod exec;
 mod files;
