@@ -76,13 +76,13 @@ async def mcp_calls(binary, url, n):
         async with ClientSession(r, w) as s:
             await s.initialize()
             res = await s.call_tool("start_session", {})
-            sid = res.structuredContent["session_id"]
+            sid = res.structured_content["session_id"]
             for i in range(n + 20):
                 t = time.perf_counter()
                 res = await s.call_tool("execute_code", {"code": CODE, "session_id": sid})
                 if i >= 20:
                     times.append((time.perf_counter() - t) * 1000)
-                assert res.structuredContent["success"], res
+                assert res.structured_content["success"], res
     return times
 
 

@@ -131,6 +131,13 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     tokio::spawn(emu.clone().reap_forever(shutdown.clone()));
 
     let app = router(emu.clone());
+    // Small frames go out at once: without TCP_NODELAY, Nagle and the
+    // client's delayed ACK add about 40 ms to every streamed answer.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     let server = tokio::spawn(
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
