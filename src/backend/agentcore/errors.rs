@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_bedrockagentcore::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockagentcore::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockagentcore::types::ToolName;
 use aws_sdk_bedrockagentcore::types::error::CodeInterpreterStreamOutputError;
 
@@ -151,7 +151,7 @@ fn backoff(attempt: u32) -> Duration {
 pub fn to_error<E, R>(op: Op, interpreter: &str, session: &str, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &e {
         SdkError::ServiceError(se) => {
@@ -164,12 +164,15 @@ where
                 err.message().unwrap_or(""),
             )
         }
-        _ => transport(op, &DisplayErrorContext(&e).to_string()),
+        _ => {
+            tracing::debug!(error = ?e, "AgentCore call failed");
+            transport(op, &chain(&e))
+        }
     }
 }
 
 /// An error that arrived inside a response stream.
-pub fn stream_error<R: std::fmt::Debug>(
+pub fn stream_error<R: std::fmt::Debug + 'static>(
     op: Op,
     session: &str,
     e: SdkError<CodeInterpreterStreamOutputError, R>,
@@ -200,7 +203,8 @@ pub fn stream_error<R: std::fmt::Debug>(
             out
         }
         _ => {
-            let detail = DisplayErrorContext(&e).to_string();
+            tracing::debug!(error = ?e, "AgentCore stream failed");
+            let detail = chain(&e);
             if op.runs_code() {
                 Error::backend(format!(
                     "The connection to AgentCore broke while {} was running ({detail}). The call was not sent again, so the code ran at most once, and it may or may not have finished: check the session (for example with list_files or a quick execute_code) before running it again.",
@@ -286,4 +290,18 @@ fn transport(op: Op, detail: &str) -> Error {
         "AgentCore could not be reached for {} ({detail}). Check the network, AWS_REGION and --endpoint-url.",
         op.what()
     ))
+}
+
+/// An error and its causes, each said once: `a: b: c`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
