@@ -17,7 +17,7 @@ use crate::backend::local::sandbox::exec::landlock_abi;
 use crate::backend::{
     Backend, CallControl, CodeRequest, CommandRequest, Language, Session, SessionOptions,
 };
-use crate::cli::{NetworkMode, SandboxMode, ServeArgs};
+use crate::cli::{BackendKind, NetworkMode, SandboxMode, ServeArgs};
 
 /// Shell run inside the sandbox to see each layer from the inside.
 const PROBE: &str = r#"
@@ -86,6 +86,9 @@ async fn version_of(program: &str, arg: &str) -> Option<String> {
 
 /// Runs the checks; returns true when the local backend can run code.
 pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
+    if args.backend == BackendKind::Agentcore {
+        return agentcore(args).await;
+    }
     let cfg = args.local.local_config(args.output_limit as usize);
     let mut r = Report {
         text: String::new(),
@@ -446,4 +449,66 @@ async fn smoke(
         (false, false) => "warn",
     };
     r.line(status, language.as_str(), detail);
+}
+
+/// `doctor --backend agentcore`: the AWS configuration in force, then a
+/// session started, a smoke run, and the session stopped.
+async fn agentcore(args: ServeArgs) -> anyhow::Result<bool> {
+    use crate::backend::Backend;
+    let mut r = Report {
+        text: String::new(),
+        ok: true,
+    };
+    let a = &args.agentcore;
+    let _ = writeln!(
+        r.text,
+        "code-interpreter-mcp {} doctor\nbackend: agentcore; code interpreter {}; region {}; endpoint {}; session timeout {} s",
+        env!("CARGO_PKG_VERSION"),
+        a.code_interpreter_id,
+        a.region
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("from the AWS chain"),
+        a.endpoint_url
+            .as_deref()
+            .unwrap_or("the service's (or AWS_ENDPOINT_URL_BEDROCK_AGENTCORE)"),
+        a.session_timeout,
+    );
+    r.head("checks:");
+    let backend = crate::backend::agentcore::AgentCoreBackend::new(
+        args.agentcore.clone(),
+        args.output_limit as usize,
+    );
+    let started = std::time::Instant::now();
+    match backend.start_session(Default::default()).await {
+        Ok(session) => {
+            r.line(
+                " ok ",
+                "start session",
+                format!(
+                    "session {} in {} ms",
+                    session.id(),
+                    started.elapsed().as_millis()
+                ),
+            );
+            smoke(
+                &mut r,
+                session.as_ref(),
+                Language::Python,
+                "print(6 * 7)",
+                true,
+            )
+            .await;
+            session.stop().await;
+            r.line(" ok ", "stop session", "stopped");
+        }
+        Err(e) => r.line("FAIL", "start session", e.tool_message()),
+    }
+    r.head(if r.ok {
+        "result: the agentcore backend is ready"
+    } else {
+        "result: the agentcore backend cannot run code (see FAIL above)"
+    });
+    let _ = std::io::stdout().lock().write_all(r.text.as_bytes());
+    Ok(r.ok)
 }

@@ -205,3 +205,21 @@ async fn start_up_loads_no_aws_configuration() {
     let msg = s.err("execute_code", json!({"code": "1"})).await;
     assert!(msg.contains("region"), "{msg}");
 }
+
+#[tokio::test]
+async fn doctor_checks_the_agentcore_backend_end_to_end() {
+    let root = tempfile::tempdir().unwrap();
+    let e = Emulator::start(root.path(), &[]);
+    let out = std::process::Command::new(server_bin())
+        .args(["doctor", "--backend", "agentcore", "--endpoint-url", &e.url])
+        .envs(e.server_env())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("printed 42"), "{text}");
+    assert!(text.contains("the agentcore backend is ready"), "{text}");
+    // The doctor's session is gone afterwards.
+    assert!(ready_sessions(&sdk(&e)).await.is_empty());
+}
