@@ -512,12 +512,13 @@ fn build_root(spec: &InitSpec) -> Result<(), LayerError> {
     let _ = fs::remove_dir(&data);
 
     // Interpreter installations, after /work and /tmp so that one living
-    // under /tmp on the host (a scratch venv) is not hidden by the private /tmp.
-    for p in &spec.ro_paths {
-        if p.is_dir() && !super::is_system_path(p) {
-            let dst = inside(root, p);
+    // under /tmp on the host (a scratch venv) is not hidden by the private
+    // /tmp; one under the host's /work is mounted elsewhere (see ro_mounts).
+    for (p, at) in super::ro_mounts(&spec.ro_paths) {
+        if p.is_dir() && !super::is_system_path(&p) {
+            let dst = inside(root, &at);
             mkdir_p(&dst, 0o755)?;
-            bind_ro(p, &dst)?;
+            bind_ro(&p, &dst)?;
         }
     }
 

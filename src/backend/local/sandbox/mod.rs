@@ -32,6 +32,10 @@ pub const INNER_UID: u32 = 1000;
 pub const INNER_GID: u32 = 1000;
 /// Where the session's working directory is, inside the sandbox.
 pub const WORK_DIR: &str = "/work";
+/// Where an interpreter installation that lives under the host's `/work`
+/// is mounted instead: at its own path it would show up in (and clutter)
+/// the session's working directory.
+pub const RELOCATED_DIR: &str = "/run/host-tools";
 /// Exit status of `__sandbox-exec` when it could not start the program.
 pub const EXEC_FAILED: i32 = 125;
 /// How long a sandbox may take to come up.
@@ -63,9 +67,28 @@ pub struct InitSpec {
     pub network: bool,
     /// Size of the tmpfs holding `/work` and `/tmp`.
     pub disk_bytes: u64,
-    /// Directories made visible read-only at the same path (interpreter
-    /// installations outside the system directories, e.g. pyenv or a venv).
+    /// Directories made visible read-only (interpreter installations
+    /// outside the system directories, e.g. pyenv or a venv), at the path
+    /// [`ro_mounts`] gives each.
     pub ro_paths: Vec<PathBuf>,
+}
+
+/// Where each of `ro_paths` is mounted inside the sandbox: at its own path,
+/// except under the host's `/work`, which would land in the session's
+/// working directory: such a path goes to `RELOCATED_DIR/<index>`.
+pub fn ro_mounts(ro_paths: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
+    ro_paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let inside = if p.starts_with(WORK_DIR) {
+                Path::new(RELOCATED_DIR).join(i.to_string())
+            } else {
+                p.clone()
+            };
+            (p.clone(), inside)
+        })
+        .collect()
 }
 
 /// What `__sandbox-exec` needs to start a program in a session.
@@ -86,6 +109,8 @@ pub struct Sandbox {
     /// The init that is pid 1 inside, as the server sees it.
     inner_pid: i32,
     exec_spec_json: String,
+    /// Installations mounted away from their host path (see [`ro_mounts`]).
+    relocated: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Sandbox {
@@ -152,12 +177,23 @@ Run `code-interpreter-mcp doctor` for details. Only if you accept running code u
             limits: limits.clone(),
         })
         .map_err(|e| Error::backend(format!("sandbox spec: {e}")))?;
+        let relocated = ro_mounts(&spec.ro_paths)
+            .into_iter()
+            .filter(|(host, inside)| host != inside)
+            .collect();
         Ok(Self {
             _child: launched.child,
             outer_pid: launched.pid,
             inner_pid,
             exec_spec_json,
+            relocated,
         })
+    }
+
+    /// Where the host path `p` of an interpreter installation is seen
+    /// inside the sandbox (the longest relocated prefix wins).
+    pub fn view(&self, p: &Path) -> PathBuf {
+        view_in(&self.relocated, p)
     }
 
     /// The program and arguments that run `program args` inside the sandbox.
@@ -166,7 +202,7 @@ Run `code-interpreter-mcp doctor` for details. Only if you accept running code u
             "__sandbox-exec".into(),
             self.exec_spec_json.clone().into(),
             "--".into(),
-            program.into(),
+            self.view(program).into(),
         ];
         all.extend(args);
         (PathBuf::from("/proc/self/exe"), all)
@@ -184,6 +220,14 @@ Run `code-interpreter-mcp doctor` for details. Only if you accept running code u
     }
 }
 
+fn view_in(relocated: &[(PathBuf, PathBuf)], p: &Path) -> PathBuf {
+    relocated
+        .iter()
+        .filter_map(|(host, inside)| Some((host, inside, p.strip_prefix(host).ok()?)))
+        .max_by_key(|(host, _, _)| host.as_os_str().len())
+        .map_or_else(|| p.to_path_buf(), |(_, inside, rest)| inside.join(rest))
+}
+
 /// Directories under which an interpreter needs nothing extra mounted.
 pub const SYSTEM_DIRS: &[&str] = &[
     "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32",
@@ -192,4 +236,42 @@ pub const SYSTEM_DIRS: &[&str] = &[
 /// Whether `p` is already visible through the system directories.
 pub fn is_system_path(p: &Path) -> bool {
     SYSTEM_DIRS.iter().any(|d| p.starts_with(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installations_under_work_are_mounted_elsewhere() {
+        let paths: Vec<PathBuf> = [
+            "/root/.pyenv/versions/3.11",
+            "/work/p/.venv",
+            "/tmp/v",
+            "/workshop/x",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let mounts = ro_mounts(&paths);
+        let at: Vec<&Path> = mounts.iter().map(|(_, at)| at.as_path()).collect();
+        assert_eq!(
+            at,
+            [
+                Path::new("/root/.pyenv/versions/3.11"),
+                Path::new("/run/host-tools/1"),
+                Path::new("/tmp/v"),
+                Path::new("/workshop/x"),
+            ]
+        );
+        let relocated: Vec<_> = mounts.into_iter().filter(|(h, a)| h != a).collect();
+        assert_eq!(
+            view_in(&relocated, Path::new("/work/p/.venv/bin/python")),
+            Path::new("/run/host-tools/1/bin/python")
+        );
+        assert_eq!(
+            view_in(&relocated, Path::new("/usr/bin/bash")),
+            Path::new("/usr/bin/bash")
+        );
+    }
 }
