@@ -1,5 +1,6 @@
 mod adversarial;
 mod agentcore;
+mod clients;
 mod dockerfile;
 mod emulator;
 mod exec;
