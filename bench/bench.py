@@ -4,7 +4,8 @@ the official Python MCP SDK over stdio:
 
   cold start to initialized, new session + first trivial execute_code,
   warm trivial execute_code round trip, resident memory of the server plus one
-  Python session, and the size of the whole tools/list result.
+  Python session (the whole process tree: RSS and PSS sums), and the size of
+  the whole tools/list result.
 
 Usage: bench.py /path/to/code-interpreter-mcp [--runs N] [--warm N]
 Sessions use CODE_INTERPRETER_PYTHON (default python3). Prints a table.
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 
@@ -26,10 +28,13 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
+def mem_kib(pid, field):
+    """`Rss` or `Pss` of a process, from smaps_rollup. RSS counts the pages a
+    process shares (this binary, re-executed by the sandbox helpers, and
+    libc) in full in each process; PSS divides them among the sharers."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -54,17 +59,20 @@ def descendants(pid):
 
 
 def server_pid(root_name):
-    """The newest process running our binary."""
-    best = None
+    """Our server: the child of this process running our binary (another
+    instance elsewhere on the machine must not be measured instead)."""
+    me = os.getpid()
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 exe = os.readlink(f"/proc/{d}/exe")
-            except OSError:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-            if os.path.basename(exe) == root_name:
-                best = max(best or 0, int(d))
-    return best
+            if ppid == me and os.path.basename(exe) == root_name:
+                return int(d)
+    return None
 
 
 def params(binary, root):
@@ -90,6 +98,30 @@ async def cold_start(binary, root):
             return (time.perf_counter() - t0) * 1000
 
 
+def wire_tools_list(binary, root):
+    """Bytes of the tools/list result exactly as the server writes it (the
+    SDK's model_dump adds default fields, so re-serialising it overcounts)."""
+    msgs = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    p = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=params(binary, root).env)
+    p.stdin.write("".join(json.dumps(m) + "\n" for m in msgs).encode())
+    p.stdin.flush()
+    for line in p.stdout:
+        reply = json.loads(line)
+        if reply.get("id") == 2:
+            break
+    p.stdin.close()
+    p.wait(timeout=10)
+    result = json.dumps(reply["result"], separators=(",", ":"), ensure_ascii=False)
+    return len(result.encode()), len(line.rstrip(b"\n"))
+
+
 async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -105,10 +137,9 @@ async def main():
     async with stdio_client(params(a.binary, root), errlog=DEVNULL) as (r, w):
         async with ClientSession(r, w) as s:
             await s.initialize()
-            tools = await s.list_tools()
-            tools_json = json.dumps(tools.model_dump(by_alias=True, mode="json", exclude_none=True),
-                                    separators=(",", ":"))
-            results["tools/list (bytes)"] = [len(tools_json.encode())]
+            result_bytes, line_bytes = wire_tools_list(a.binary, root)
+            results["tools/list result on the wire (bytes)"] = [result_bytes]
+            results["tools/list JSON-RPC line (bytes)"] = [line_bytes]
 
             first, start_only = [], []
             for _ in range(a.runs):
@@ -134,10 +165,14 @@ async def main():
             results["warm execute_code round trip (ms)"] = warm
 
             pid = server_pid(os.path.basename(a.binary))
-            pids = descendants(pid) if pid else []
-            total = sum(rss_kib(p) for p in pids)
-            results["server + one Python session RSS (MiB)"] = [total / 1024]
-            results["server alone RSS (MiB)"] = [rss_kib(pid) / 1024 if pid else 0]
+            if pid is None:
+                raise SystemExit("the server process was not found among this process's children")
+            pids = descendants(pid)
+            for field in ("Rss", "Pss"):
+                total = sum(mem_kib(p, field) for p in pids)
+                results[f"server + one Python session, {field} sum (MiB)"] = [total / 1024]
+            results[f"  of which processes (server, sandbox helpers, python)"] = [len(pids)]
+            results["server alone RSS (MiB)"] = [mem_kib(pid, "Rss") / 1024]
 
     print(f"{'measure':45} {'p50':>9} {'p90':>9} {'min':>9} {'n':>6}")
     for k, xs in results.items():
