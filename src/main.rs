@@ -16,6 +16,7 @@ fn main() -> ExitCode {
             sandbox::init::main(spec)
         }
         Some("__sandbox-exec") => sandbox::exec::main(&args[2..]),
+        Some("__sandbox-wait") => sandbox::exec::wait_main(&args[2..]),
         _ => {}
     }
     let cli = Cli::parse();

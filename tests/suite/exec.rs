@@ -1,6 +1,6 @@
 //! execute_code and execute_command through the real server.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::harness::*;
 
@@ -100,6 +100,48 @@ async fn command_reports_exit_code_stdout_and_stderr(b: Backend) {
     assert_eq!(
         r["stdout"], "/work\n/work\n",
         "the working directory is HOME, at /work"
+    );
+}
+
+/// Every sandboxed process runs below a relay that mirrors how it ended;
+/// the relay re-executes itself as `__sandbox-wait` to give back the memory
+/// it used for the setup, and must still report exits and signals exactly.
+#[tokio::test]
+async fn the_relay_reports_signals_and_leaves_nothing_behind() {
+    let s = Server::start().await;
+    let r = s
+        .ok(
+            "execute_command",
+            json!({"command": "echo before; kill -TERM $$"}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "before\n", "{r}");
+    assert_eq!(r["signal"], "SIGTERM", "{r}");
+    assert!(r.get("exit_code").is_none_or(Value::is_null), "{r}");
+    assert_eq!(r["success"], false, "{r}");
+    let r = s.ok("execute_command", json!({"command": "exit 7"})).await;
+    assert_eq!(r["exit_code"], 7, "{r}");
+
+    // With the interpreter warm and no command running, the session is its
+    // init processes, the interpreter, and one relay, in its lean form.
+    s.py("1").await;
+    let cmdlines: Vec<String> = descendants(s.pid)
+        .iter()
+        .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect();
+    let relays: Vec<&String> = cmdlines
+        .iter()
+        .filter(|c| c.contains("__sandbox-exec") || c.contains("__sandbox-wait"))
+        .collect();
+    assert_eq!(
+        relays.len(),
+        1,
+        "one relay, for the interpreter: {cmdlines:#?}"
+    );
+    assert!(
+        relays[0].contains("__sandbox-wait"),
+        "the relay re-executed itself: {cmdlines:#?}"
     );
 }
 
