@@ -277,18 +277,6 @@ impl LocalBackend {
         if let Ok(n) = resolve_simple(&self.tools.node, &self.cfg.node, "").await {
             ro_paths.extend(n.install_dirs);
         }
-        static RELOCATION_NOTED: std::sync::Once = std::sync::Once::new();
-        for (host, at) in sandbox::ro_mounts(&ro_paths) {
-            if host != at {
-                RELOCATION_NOTED.call_once(|| {
-                    tracing::warn!(
-                        installation = %host.display(),
-                        inside = %at.display(),
-                        "an interpreter installation lives under /work, the sessions' own working directory, so sessions see it elsewhere; its scripts with a fixed #! line (pip, ...) need `python -m` there"
-                    );
-                });
-            }
-        }
         // SAFETY: geteuid/getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         // Session code never runs as root outside the sandbox: a root server

@@ -177,10 +177,20 @@ Run `code-interpreter-mcp doctor` for details. Only if you accept running code u
             limits: limits.clone(),
         })
         .map_err(|e| Error::backend(format!("sandbox spec: {e}")))?;
-        let relocated = ro_mounts(&spec.ro_paths)
+        let relocated: Vec<(PathBuf, PathBuf)> = ro_mounts(&spec.ro_paths)
             .into_iter()
             .filter(|(host, inside)| host != inside)
             .collect();
+        static RELOCATION_NOTED: std::sync::Once = std::sync::Once::new();
+        if let Some((host, inside)) = relocated.first() {
+            RELOCATION_NOTED.call_once(|| {
+                tracing::warn!(
+                    installation = %host.display(),
+                    inside = %inside.display(),
+                    "an interpreter installation lives under /work, the sessions' own working directory, so sessions see it elsewhere; its scripts with a fixed #! line (pip, ...) need `python -m` there"
+                );
+            });
+        }
         Ok(Self {
             _child: launched.child,
             outer_pid: launched.pid,
