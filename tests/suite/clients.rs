@@ -32,31 +32,6 @@ const REQUIRED_TOOLS: [&str; 6] = [
     "read_files",
 ];
 
-fn require_all() -> bool {
-    std::env::var("REQUIRE_ALL_TESTS").as_deref() == Ok("1")
-}
-
-/// The binary under test: `RELEASE_BIN` (`.ci/run` builds it with `cargo
-/// build --release`); without it, the debug build, except in CI.
-fn release_bin() -> PathBuf {
-    match std::env::var_os("RELEASE_BIN").filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            assert!(p.is_file(), "RELEASE_BIN={} is not a file", p.display());
-            p
-        }
-        None => {
-            assert!(
-                !require_all(),
-                "RELEASE_BIN is not set: the interoperability tests run the release binary \
-                 (cargo build --release -p code-interpreter-mcp)"
-            );
-            eprintln!("RELEASE_BIN is not set: testing the debug binary");
-            server_bin()
-        }
-    }
-}
-
 /// A client named by an environment variable, or None after `skip`.
 fn client(var: &str, what: &str) -> Option<PathBuf> {
     match std::env::var_os(var).filter(|p| !p.is_empty()) {

@@ -23,10 +23,35 @@ pub fn test_node() -> String {
     std::env::var("TEST_NODE").unwrap_or_else(|_| "node".into())
 }
 
+pub fn require_all() -> bool {
+    std::env::var("REQUIRE_ALL_TESTS").as_deref() == Ok("1")
+}
+
+/// The binary under test: `RELEASE_BIN` (`.ci/run` builds it with `cargo
+/// build --release`); without it, the debug build, except in CI.
+pub fn release_bin() -> PathBuf {
+    match std::env::var_os("RELEASE_BIN").filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(p.is_file(), "RELEASE_BIN={} is not a file", p.display());
+            p
+        }
+        None => {
+            assert!(
+                !require_all(),
+                "RELEASE_BIN is not set: the interoperability tests run the release binary \
+                 (cargo build --release -p code-interpreter-mcp)"
+            );
+            eprintln!("RELEASE_BIN is not set: testing the debug binary");
+            server_bin()
+        }
+    }
+}
+
 /// A test that cannot run here says why; under `REQUIRE_ALL_TESTS=1` (CI)
 /// that is a failure instead of a skip.
 pub fn skip(reason: &str) {
-    if std::env::var("REQUIRE_ALL_TESTS").as_deref() == Ok("1") {
+    if require_all() {
         panic!("required test cannot run: {reason}");
     }
     eprintln!("SKIPPED: {reason}");

@@ -1,5 +1,6 @@
-//! An independent client: the official Python MCP SDK drives the real binary
-//! through every tool (tests/interop/py_sdk_check.py).
+//! An independent client: the official Python MCP SDK drives the release
+//! binary through every tool (tests/interop/py_sdk_check.py) and through
+//! long work (tests/interop/py_sdk_long_work.py).
 
 use std::process::Command;
 
@@ -14,7 +15,7 @@ fn official_python_sdk_calls_every_tool() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/py_sdk_check.py");
     let out = Command::new(py)
         .arg(script)
-        .arg(server_bin())
+        .arg(release_bin())
         .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
         .env("CODE_INTERPRETER_PYTHON", test_python())
         .output()
@@ -27,6 +28,37 @@ fn official_python_sdk_calls_every_tool() {
         "python SDK check failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all tools ok"), "{stdout}");
+}
+
+/// Long work through the same independent client: progress callbacks
+/// during a 10 s command, cancellation (state kept, processes gone),
+/// background tasks paged with get_task, stop_task, and the foreground
+/// budget (tests/interop/py_sdk_long_work.py).
+#[test]
+fn official_python_sdk_follows_long_work() {
+    let Ok(py) = std::env::var("MCP_SDK_PYTHON") else {
+        return skip("MCP_SDK_PYTHON (a Python with the `mcp` package) is not set");
+    };
+    let root = tempfile::tempdir().unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/py_sdk_long_work.py"
+    );
+    let out = Command::new(py)
+        .arg(script)
+        .arg(release_bin())
+        .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
+        .env("CODE_INTERPRETER_PYTHON", test_python())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "python SDK long-work check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("long work ok"), "{stdout}");
 }
 
 /// The interpreter drivers' own protocol check (tests/drivers/driver_check.py),
