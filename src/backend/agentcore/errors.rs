@@ -57,7 +57,7 @@ impl Op {
         }
     }
 
-    fn what(self) -> String {
+    pub(super) fn what(self) -> String {
         match self {
             Op::Start => "starting a session".into(),
             Op::Stop => "stopping the session".into(),

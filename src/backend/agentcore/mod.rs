@@ -121,16 +121,22 @@ impl Backend for AgentCoreBackend {
         let client = self.client().await?;
         let name = session_name(opts.name.as_deref());
         let interpreter = &self.args.code_interpreter_id;
-        let out = retrying(Op::Start, false, || {
+        // One idempotency token for every attempt: a retry after a lost
+        // answer gets the session the first attempt started, not a second
+        // one that nobody would stop.
+        let token = crate::ids::random_token(40);
+        let start = retrying(Op::Start, true, || {
             client
                 .start_code_interpreter_session()
                 .code_interpreter_identifier(interpreter)
                 .name(&name)
                 .session_timeout_seconds(self.args.session_timeout as i32)
+                .client_token(&token)
                 .send()
-        })
-        .await
-        .map_err(|e| errors::to_error(Op::Start, interpreter, "", e))?;
+        });
+        let out = within(Op::Start, CALL_TIMEOUT, start)
+            .await?
+            .map_err(|e| errors::to_error(Op::Start, interpreter, "", e))?;
         let id = out.session_id().to_string();
         tracing::info!(session = %id, interpreter = %interpreter, "AgentCore session started");
         Ok(self.session(client, id, true))
@@ -142,15 +148,16 @@ impl Backend for AgentCoreBackend {
         }
         let client = self.client().await?;
         let interpreter = &self.args.code_interpreter_id;
-        let out = retrying(Op::Get, true, || {
+        let get = retrying(Op::Get, true, || {
             client
                 .get_code_interpreter_session()
                 .code_interpreter_identifier(interpreter)
                 .session_id(id)
                 .send()
-        })
-        .await
-        .map_err(|e| errors::to_error(Op::Get, interpreter, id, e))?;
+        });
+        let out = within(Op::Get, CALL_TIMEOUT, get)
+            .await?
+            .map_err(|e| errors::to_error(Op::Get, interpreter, id, e))?;
         match out.status() {
             Some(CodeInterpreterSessionStatus::Ready) => {
                 tracing::info!(session = %id, "adopted an existing AgentCore session");
@@ -162,6 +169,17 @@ impl Backend for AgentCoreBackend {
             ))),
         }
     }
+}
+
+/// `fut` (a call to AgentCore, retries included) bounded by `limit`.
+async fn within<T>(op: Op, limit: Duration, fut: impl Future<Output = T>) -> Result<T, Error> {
+    tokio::time::timeout(limit, fut).await.map_err(|_| {
+        Error::backend(format!(
+            "AgentCore did not answer {} within {} s; try again",
+            op.what(),
+            limit.as_secs()
+        ))
+    })
 }
 
 /// AgentCore session ids: `[0-9a-zA-Z]{1,40}`.
@@ -209,6 +227,23 @@ enum Cut {
     Cancelled,
 }
 
+impl Cut {
+    /// The `limit` a cut call reports.
+    fn limit(&self) -> &'static str {
+        match self {
+            Cut::Timeout(_) => "wall_time",
+            Cut::Cancelled => "cancelled",
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            Cut::Timeout(t) => format!("the call's timeout of {} s passed", t.as_secs()),
+            Cut::Cancelled => "the call was cancelled".to_string(),
+        }
+    }
+}
+
 impl AgentCoreSession {
     /// Sends one tool invocation and gathers every result event.
     async fn invoke(
@@ -254,15 +289,7 @@ impl AgentCoreSession {
         args: ToolArguments,
         idempotent: bool,
     ) -> Result<Vec<CodeInterpreterResult>, Error> {
-        tokio::time::timeout(CALL_TIMEOUT, self.invoke(op, args, idempotent))
-            .await
-            .map_err(|_| {
-                Error::backend(format!(
-                    "AgentCore did not answer {} within {} s; try again",
-                    op.tool().as_str(),
-                    CALL_TIMEOUT.as_secs()
-                ))
-            })?
+        within(op, CALL_TIMEOUT, self.invoke(op, args, idempotent)).await?
     }
 
     /// Runs an execute call until it is done, its timeout passes, or it is
@@ -353,21 +380,11 @@ impl AgentCoreSession {
     }
 
     fn abandoned(&self, cut: Cut, started: Instant, what: &str) -> ExecOutcome {
-        let (limit, detail) = match cut {
-            Cut::Timeout(t) => (
-                "wall_time",
-                format!(
-                    "the call's timeout of {} s passed; AgentCore cannot interrupt {what}, so this call stopped waiting and it may still be running in the session",
-                    t.as_secs()
-                ),
-            ),
-            Cut::Cancelled => (
-                "cancelled",
-                format!(
-                    "the call was cancelled; AgentCore cannot interrupt {what}, so this call stopped waiting and it may still be running in the session"
-                ),
-            ),
-        };
+        let detail = format!(
+            "{}; AgentCore cannot interrupt {what}, so this call stopped waiting and it may still be running in the session",
+            cut.reason()
+        );
+        let limit = cut.limit();
         ExecOutcome {
             stdout: CapturedOutput::default(),
             stderr: CapturedOutput::default(),
@@ -387,7 +404,7 @@ impl AgentCoreSession {
         }
     }
 
-    /// Asks for a task's state; Ok(None) while it still runs.
+    /// Asks for a task's state.
     async fn poll_task(&self, task_id: &str) -> Result<results::TaskState, Error> {
         let args = ToolArguments::builder().task_id(task_id).build();
         let results = self.invoke_quick(Op::GetTask, args, true).await?;
@@ -471,10 +488,13 @@ impl Session for AgentCoreSession {
             ));
         };
         tracing::debug!(session = %self.id, task = %task_id, "AgentCore task started");
-        let deadline = started + ctl.timeout;
+        let deadline = started.checked_add(ctl.timeout);
         let mut seen = 0usize;
         let mut pause = Duration::from_millis(100);
         let mut state = first;
+        // Set once the call is cut (timeout or cancel) and stopTask was sent:
+        // the loop then polls once more for what the task printed, and the
+        // result says it was stopped, whatever state the service reports.
         let mut cut: Option<Cut> = None;
         loop {
             // Report new output as it arrives (for progress and get_task).
@@ -485,41 +505,34 @@ impl Session for AgentCoreSession {
                 live.record(&state.stdout.as_bytes()[seen..]);
                 seen = state.stdout.len();
             }
-            if state.finished() {
+            if state.finished() || cut.is_some() {
                 break;
             }
-            if let Some(c) = cut.take() {
-                // Stopped: report what the service says now, then give up.
-                let stopped = self.abandoned(c, started, "the command").limit;
-                let mut o = self
-                    .shape(
-                        results::Gathered::from_task(&state),
-                        false,
-                        started,
-                        &no_live(&ctl),
-                    )
-                    .await;
-                o.exit_code = None;
-                o.limit = stopped.map(|mut l| {
-                    l.action = "stopped".into();
-                    l.detail = format!(
-                        "{}; the task was stopped with stopTask",
-                        l.detail.split(';').next().unwrap_or("")
-                    );
-                    l
-                });
-                return Ok(o);
-            }
+            let until_deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = ctl.cancel.cancelled() => cut = Some(Cut::Cancelled),
-                _ = tokio::time::sleep_until(deadline.into()) => cut = Some(Cut::Timeout(ctl.timeout)),
+                _ = until_deadline => cut = Some(Cut::Timeout(ctl.timeout)),
             }
             if cut.is_some() {
                 self.stop_task(&task_id).await;
             }
             pause = (pause * 2).min(Duration::from_secs(1));
-            state = self.poll_task(&task_id).await?;
+            state = match self.poll_task(&task_id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // The task would run on unseen: stop it before giving up.
+                    if cut.is_none() {
+                        self.stop_task(&task_id).await;
+                    }
+                    return Err(e);
+                }
+            };
         }
         let canceled = state.status == Some(TaskStatus::Canceled);
         let mut o = self
@@ -530,7 +543,17 @@ impl Session for AgentCoreSession {
                 &no_live(&ctl),
             )
             .await;
-        if canceled {
+        if let Some(c) = cut {
+            o.exit_code = None;
+            o.limit = Some(LimitHit {
+                limit: c.limit().into(),
+                action: "stopped".into(),
+                state_lost: false,
+                detail: format!("{}; the task was stopped with stopTask", c.reason()),
+            });
+        } else if canceled {
+            // Stopped from elsewhere (stopTask by another client): no exit code.
+            o.exit_code = None;
             o.notes.push("the task was canceled in AgentCore".into());
         }
         Ok(o)
@@ -658,12 +681,17 @@ impl Session for AgentCoreSession {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
         }
-        let stop = self
-            .client
-            .stop_code_interpreter_session()
-            .code_interpreter_identifier(&self.interpreter)
-            .session_id(&self.id)
-            .send();
+        // Stopping is idempotent with one token: retried when throttled (a
+        // shutdown stops every session at once) or when the answer is lost.
+        let token = crate::ids::random_token(40);
+        let stop = retrying(Op::Stop, true, || {
+            self.client
+                .stop_code_interpreter_session()
+                .code_interpreter_identifier(&self.interpreter)
+                .session_id(&self.id)
+                .client_token(&token)
+                .send()
+        });
         match tokio::time::timeout(STOP_TIMEOUT, stop).await {
             Ok(Ok(_)) => tracing::info!(session = %self.id, "AgentCore session stopped"),
             Ok(Err(e)) => {
