@@ -29,6 +29,9 @@ Tools: execute_code (Python, JavaScript, TypeScript, with state kept between cal
 execute_command (bash), write_files, read_files, list_files, start_session, stop_session.
 Logs go to stderr (set RUST_LOG, e.g. RUST_LOG=debug); stdout carries only MCP messages.";
 
+/// The longest duration any flag takes: 30 days (far beyond any real
+/// call or session, and safe to add to a clock reading).
+const MAX_SECONDS: u64 = 30 * 24 * 3600;
 #[derive(Debug, Parser)]
 #[command(
     name = "code-interpreter-mcp",
@@ -99,14 +102,14 @@ pub struct ServeArgs {
     /// The code is interrupted (SIGINT) first; if it does not stop, its process
     /// tree is killed.
     #[arg(long, env = "CODE_INTERPRETER_TIMEOUT", default_value_t = 300, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub timeout: u64,
 
     /// Seconds a call may run before it returns a task_id and goes on in the
     /// background (followed with get_task). Calls from Claude Desktop, which
     /// cancels after about 60 s, use at most 45.
     #[arg(long, env = "CODE_INTERPRETER_FOREGROUND_BUDGET", default_value_t = 45, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub foreground_budget: u64,
 
     /// Seconds between progress notifications of a running call (sent when
@@ -117,17 +120,17 @@ pub struct ServeArgs {
 
     /// Largest timeout_seconds a call may ask for.
     #[arg(long, env = "CODE_INTERPRETER_MAX_TIMEOUT", default_value_t = 3600, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub max_timeout: u64,
 
     /// A session unused for this long is stopped.
     #[arg(long, env = "CODE_INTERPRETER_IDLE_TIMEOUT", default_value_t = 900, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub idle_timeout: u64,
 
     /// A session is stopped this long after it started, busy or not.
     #[arg(long, env = "CODE_INTERPRETER_MAX_LIFETIME", default_value_t = 28800, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub max_lifetime: u64,
 
     /// Most sessions running at once.
@@ -394,11 +397,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     let n = sessions.live_count();
-    if tokio::time::timeout(Duration::from_secs(5), sessions.shutdown())
+    // Long enough for an AgentCore stop that is throttled and retried (each
+    // is bounded at 10 s); local sessions stop at once.
+    if tokio::time::timeout(Duration::from_secs(12), sessions.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("stopping sessions took longer than 5 s; exiting anyway");
+        tracing::warn!("stopping sessions took longer than 12 s; exiting anyway");
     }
     tracing::info!(sessions = n, "stopped");
     Ok(())

@@ -40,6 +40,9 @@ pub struct Sessions {
     inner: Mutex<Inner>,
     /// Serialises creation of the default session.
     default_lock: tokio::sync::Mutex<()>,
+    /// Stops running in the background (expired or lost sessions), which
+    /// shutdown waits for.
+    stopping: Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// A session in use by one call; the session counts as busy (never idle)
@@ -85,6 +88,7 @@ impl Sessions {
             limits,
             inner: Mutex::new(Inner::default()),
             default_lock: tokio::sync::Mutex::new(()),
+            stopping: Mutex::new(tokio::task::JoinSet::new()),
         })
     }
 
@@ -117,29 +121,48 @@ impl Sessions {
         }
         let session = self.backend.start_session(opts).await?;
         let id = session.id().to_string();
-        let now = Instant::now();
-        let refused = {
-            let mut inner = self.lock();
-            if inner.shut_down {
-                Some(session)
-            } else {
-                inner.live.insert(
-                    id.clone(),
-                    Entry {
-                        session,
-                        created: now,
-                        last_used: now,
-                        in_flight: 0,
-                    },
-                );
-                None
-            }
-        };
-        if let Some(session) = refused {
+        if let Err(e) = self.register(session.clone()) {
             session.stop().await;
-            return Err(Error::backend("the server is shutting down"));
+            return Err(e);
         }
         Ok(Started { session_id: id })
+    }
+
+    /// Adds a session to the registry, unless the server is shutting down
+    /// or is at its session limit.
+    fn register(&self, session: Arc<dyn Session>) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if inner.shut_down {
+            return Err(Error::backend("the server is shutting down"));
+        }
+        let id = session.id().to_string();
+        if inner.live.contains_key(&id) {
+            return Ok(());
+        }
+        if inner.live.len() >= self.limits.max_sessions {
+            return Err(Error::Limit(format!(
+                "{} sessions are already running, the most this server allows; stop one with stop_session first",
+                inner.live.len()
+            )));
+        }
+        let now = Instant::now();
+        inner.live.insert(
+            id,
+            Entry {
+                session,
+                created: now,
+                last_used: now,
+                in_flight: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops `session` in the background; [`Self::shutdown`] waits for it.
+    fn stop_in_background(&self, session: Arc<dyn Session>) {
+        let mut set = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
+        while set.try_join_next().is_some() {}
+        set.spawn(async move { session.stop().await });
     }
 
     /// The session a call runs in: `id`, or the default session (started on
@@ -179,40 +202,22 @@ impl Sessions {
     /// Registers a session taken over from outside (see [`Backend::adopt`]).
     fn adopted(self: &Arc<Self>, session: Arc<dyn Session>) -> Result<Lease, Error> {
         let id = session.id().to_string();
-        {
-            let mut inner = self.lock();
-            if inner.shut_down {
-                return Err(Error::backend("the server is shutting down"));
-            }
-            if !inner.live.contains_key(&id) {
-                if inner.live.len() >= self.limits.max_sessions {
-                    return Err(Error::Limit(format!(
-                        "{} sessions are already in use, the most this server allows; stop one with stop_session first",
-                        inner.live.len()
-                    )));
-                }
-                let now = Instant::now();
-                inner.live.insert(
-                    id.clone(),
-                    Entry {
-                        session,
-                        created: now,
-                        last_used: now,
-                        in_flight: 0,
-                    },
-                );
-            }
-        }
+        self.register(session)?;
         self.lease(&id, Vec::new())
     }
 
     /// Forgets a session the backend reports as gone (an AgentCore session
     /// that reached its timeout), so the default session is replaced and
-    /// later calls are told why.
+    /// later calls are told why. One this process started is also stopped,
+    /// in case the backend was wrong about it (stopping an ended one is
+    /// harmless).
     pub fn lost(&self, id: &str) {
         let mut inner = self.lock();
-        if inner.live.remove(id).is_some() {
+        if let Some(e) = inner.live.remove(id) {
             remember(&mut inner, id, "the backend ended it");
+            if e.session.owned() {
+                self.stop_in_background(e.session);
+            }
         }
     }
 
@@ -220,20 +225,17 @@ impl Sessions {
         let mut inner = self.lock();
         // Past its lifetime (for AgentCore, the service's session timeout):
         // expire it now rather than send a call the backend will refuse.
-        if inner
-            .live
-            .get(id)
-            .is_some_and(|e| e.in_flight == 0 && e.created.elapsed() >= self.limits.max_lifetime)
-            && let Some(e) = inner.live.remove(id)
+        // (An adopted session's lifetime is its owner's business.)
+        if inner.live.get(id).is_some_and(|e| {
+            e.session.owned() && e.in_flight == 0 && e.created.elapsed() >= self.limits.max_lifetime
+        }) && let Some(e) = inner.live.remove(id)
         {
             let why = format!(
                 "it reached the maximum lifetime of {}",
                 fmt_duration(self.limits.max_lifetime)
             );
             remember(&mut inner, id, &why);
-            if e.session.owned() {
-                tokio::spawn(async move { e.session.stop().await });
-            }
+            self.stop_in_background(e.session);
         }
         if let Some(e) = inner.live.get_mut(id) {
             e.in_flight += 1;
@@ -318,17 +320,21 @@ impl Sessions {
                 .filter_map(|(id, why)| {
                     let e = inner.live.remove(&id)?;
                     // default_id keeps pointing at an expired default
-                    // session, so the next call can say what happened.
-                    remember(&mut inner, &id, &why);
+                    // session, so the next call can say what happened. An
+                    // adopted session is only let go, not ended: its owner
+                    // keeps it, and naming it again adopts it again.
+                    if e.session.owned() {
+                        remember(&mut inner, &id, &why);
+                    }
                     Some((e.session, why))
                 })
                 .collect()
         };
         let n = expired.len();
         for (s, why) in expired {
-            tracing::info!(session = s.id(), reason = %why, "session expired");
+            tracing::info!(session = s.id(), reason = %why, owned = s.owned(), "session expired");
             if s.owned() {
-                s.stop().await;
+                self.stop_in_background(s);
             }
         }
         n
@@ -362,6 +368,10 @@ impl Sessions {
         };
         // Adopted sessions belong to whoever started them: they are left running.
         futures::future::join_all(all.iter().filter(|s| s.owned()).map(|s| s.stop())).await;
+        // And the stops already under way (expired or lost sessions).
+        let mut stopping =
+            std::mem::take(&mut *self.stopping.lock().unwrap_or_else(|p| p.into_inner()));
+        while stopping.join_next().await.is_some() {}
     }
 
     pub fn live_count(&self) -> usize {

@@ -223,3 +223,84 @@ async fn doctor_checks_the_agentcore_backend_end_to_end() {
     // The doctor's session is gone afterwards.
     assert!(ready_sessions(&sdk(&e)).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_start_whose_answer_is_lost_is_retried_into_the_same_session() {
+    // The emulator starts the session, then cuts the response: the retry
+    // carries the same client token, so it gets that session back instead
+    // of starting a second one that nobody would stop.
+    let s = Server::start_on(Backend::AgentCore, &[], &[], &["--fault", "start:cut:1"]).await;
+    let sid = s.ok("start_session", json!({})).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ready = ready_sessions(&sdk(s.emulator.as_ref().unwrap())).await;
+    assert_eq!(ready, vec![sid.clone()], "exactly one session was started");
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"session_id": sid, "code": "print(1)"}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "1\n", "{r}");
+}
+
+#[tokio::test]
+async fn a_background_task_past_its_timeout_is_stopped_and_says_so() {
+    let s = Server::on(Backend::AgentCore).await;
+    let started = std::time::Instant::now();
+    let r = s
+        .ok(
+            "execute_command",
+            json!({"command": "echo begun; sleep 30", "background": true, "timeout_seconds": 1}),
+        )
+        .await;
+    let task_id = r["task_id"].as_str().unwrap().to_string();
+    let mut done = None;
+    for _ in 0..100 {
+        let g = s.ok("get_task", json!({"task_id": task_id})).await;
+        if g["status"] == "done" {
+            done = Some(g);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let g = done.expect("the task ends at its timeout");
+    assert!(started.elapsed().as_secs() < 8, "{:?}", started.elapsed());
+    let result = &g["result"];
+    assert_eq!(result["limit"]["limit"], "wall_time", "{g}");
+    assert_eq!(result["limit"]["action"], "stopped", "{g}");
+    assert_eq!(result["success"], false, "{g}");
+    assert!(result["exit_code"].is_null(), "{g}");
+}
+
+#[tokio::test]
+async fn an_adopted_session_let_go_when_idle_is_adopted_again() {
+    let s = Server::start_on(Backend::AgentCore, &["--idle-timeout", "1"], &[], &[]).await;
+    let c = sdk(s.emulator.as_ref().unwrap());
+    let theirs = c
+        .start_code_interpreter_session()
+        .code_interpreter_identifier(CI)
+        .name("caller")
+        .send()
+        .await
+        .unwrap()
+        .session_id()
+        .to_string();
+    s.ok(
+        "execute_code",
+        json!({"session_id": theirs, "code": "v = 'theirs'"}),
+    )
+    .await;
+    // Past the idle timeout the server lets it go (without stopping it)...
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(ready_sessions(&c).await, vec![theirs.clone()]);
+    // ... and naming it again adopts it again, state and all.
+    let r = s
+        .ok(
+            "execute_code",
+            json!({"session_id": theirs, "code": "print(v)"}),
+        )
+        .await;
+    assert_eq!(r["stdout"], "theirs\n", "{r}");
+}
