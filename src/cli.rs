@@ -289,6 +289,7 @@ impl LocalArgs {
             node: self.node.clone(),
             output_limit,
             max_read_bytes: 8 * 1024 * 1024,
+            max_read_total: crate::server::MAX_READ_TOTAL,
             max_list_entries: 1000,
             sandbox: (self.sandbox == SandboxMode::Namespaces).then(|| SandboxSettings {
                 network: self.network == NetworkMode::On,

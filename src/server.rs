@@ -477,15 +477,15 @@ impl CodeInterpreterServer {
             match f.result {
                 Err(e) => o.error = Some(e),
                 Ok(bytes) => {
-                    total += bytes.len() as u64;
-                    if total > MAX_READ_TOTAL {
+                    if total + bytes.len() as u64 > MAX_READ_TOTAL {
                         o.error = Some(format!(
-                            "not returned: this call already returned {} MiB; read this file in another call",
-                            MAX_READ_TOTAL / (1024 * 1024)
+                            "not read: with it this call would return more than {} MiB, the most one call returns; read this file in another call",
+                            MAX_READ_TOTAL >> 20
                         ));
                         files.push(o);
                         continue;
                     }
+                    total += bytes.len() as u64;
                     o.bytes = Some(bytes.len() as u64);
                     o.sha256 = Some(crate::sha256_hex(&bytes));
                     let b64 = || base64::engine::general_purpose::STANDARD.encode(&bytes);

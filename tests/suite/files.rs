@@ -192,7 +192,47 @@ async fn bad_arguments_get_clear_errors(b: Backend) {
     assert!(msg.contains("at least 1"), "{msg}");
 }
 
+async fn one_call_returns_at_most_16_mib_and_says_which_files_to_read_again(b: Backend) {
+    let s = Server::on(b).await;
+    let seven_mib = "x".repeat(7 << 20);
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        s.ok(
+            "write_files",
+            json!({"files": [{"path": name, "text": seven_mib}]}),
+        )
+        .await;
+    }
+    s.ok(
+        "write_files",
+        json!({"files": [{"path": "small.txt", "text": "tiny"}]}),
+    )
+    .await;
+    let r = s
+        .ok(
+            "read_files",
+            json!({"paths": ["a.txt", "b.txt", "c.txt", "small.txt"]}),
+        )
+        .await;
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files[0]["bytes"], 7 << 20);
+    assert_eq!(files[1]["bytes"], 7 << 20);
+    let refused = files[2]["error"].as_str().unwrap_or_default();
+    assert!(
+        refused.contains("16 MiB") && refused.contains("another call"),
+        "the third file would pass 16 MiB: {}",
+        files[2]
+    );
+    assert!(files[2].get("text").is_none());
+    assert_eq!(
+        files[3]["text"], "tiny",
+        "a file that still fits is returned"
+    );
+    let again = s.ok("read_files", json!({"paths": ["c.txt"]})).await;
+    assert_eq!(again["files"][0]["bytes"], 7 << 20);
+}
+
 crate::on_both_backends!(
+    one_call_returns_at_most_16_mib_and_says_which_files_to_read_again,
     a_mebibyte_of_random_bytes_round_trips_exactly,
     text_files_round_trip_and_list,
     image_files_are_returned_as_images,

@@ -50,6 +50,10 @@ pub struct LocalConfig {
     pub output_limit: usize,
     /// Largest file `read_files` returns.
     pub max_read_bytes: u64,
+    /// Most bytes one `read_files` call returns in all: files past it are
+    /// reported as not read, so a call holds at most this much (plus one
+    /// file) in memory.
+    pub max_read_total: u64,
     /// Most entries `list_files` returns.
     pub max_list_entries: usize,
     /// The sandbox around every session process; None runs code unconfined
@@ -696,14 +700,30 @@ Follow it with get_task or end it with stop_task, or run this in another session
     async fn read_files(&self, paths: Vec<String>) -> Result<Vec<ReadFile>, Error> {
         self.check_alive()?;
         let confined = self.confined.clone();
-        let max = self.cfg.max_read_bytes;
+        let (max, max_total) = (self.cfg.max_read_bytes, self.cfg.max_read_total);
         tokio::task::spawn_blocking(move || {
+            let mut total = 0u64;
+            let over = || {
+                format!(
+                    "not read: with it this call would return more than {} MiB, the most one call returns; read this file in another call",
+                    max_total >> 20
+                )
+            };
             paths
                 .into_iter()
                 .map(|p| {
                     let result = normalize_rel(&p)
                         .map_err(|e| e.to_string())
-                        .and_then(|rel| confined.read(&rel, max));
+                        .and_then(|rel| confined.read(&rel, max))
+                        .and_then(|bytes| {
+                            total += bytes.len() as u64;
+                            if total > max_total {
+                                total -= bytes.len() as u64;
+                                Err(over())
+                            } else {
+                                Ok(bytes)
+                            }
+                        });
                     ReadFile { path: p, result }
                 })
                 .collect()
