@@ -245,7 +245,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<bool> {
         )
         .await;
     }
-    session.stop().await;
+    let _ = session.stop().await;
 
     r.head(if r.ok {
         "result: the local backend is ready"
@@ -499,8 +499,10 @@ async fn agentcore(args: ServeArgs) -> anyhow::Result<bool> {
                 true,
             )
             .await;
-            session.stop().await;
-            r.line(" ok ", "stop session", "stopped");
+            match session.stop().await {
+                Ok(()) => r.line(" ok ", "stop session", "stopped"),
+                Err(e) => r.line("FAIL", "stop session", e.tool_message()),
+            }
         }
         Err(e) => r.line("FAIL", "start session", e.tool_message()),
     }

@@ -122,7 +122,7 @@ impl Sessions {
         let session = self.backend.start_session(opts).await?;
         let id = session.id().to_string();
         if let Err(e) = self.register(session.clone()) {
-            session.stop().await;
+            let _ = session.stop().await;
             return Err(e);
         }
         Ok(Started { session_id: id })
@@ -162,7 +162,9 @@ impl Sessions {
     fn stop_in_background(&self, session: Arc<dyn Session>) {
         let mut set = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
         while set.try_join_next().is_some() {}
-        set.spawn(async move { session.stop().await });
+        set.spawn(async move {
+            let _ = session.stop().await;
+        });
     }
 
     /// The session a call runs in: `id`, or the default session (started on
@@ -279,7 +281,9 @@ impl Sessions {
                 None => return Err(gone(&inner, &id)),
             }
         };
-        entry.1.stop().await;
+        // The session is gone from here either way; a stop that could not
+        // be confirmed is reported.
+        entry.1.stop().await?;
         Ok(entry.0)
     }
 

@@ -227,6 +227,8 @@ pub trait Session: Send + Sync + 'static {
     async fn read_files(&self, paths: Vec<String>) -> Result<Vec<ReadFile>, Error>;
     async fn list_files(&self, path: &str, recursive: bool) -> Result<Listing, Error>;
     async fn remove_files(&self, paths: Vec<String>) -> Result<Vec<String>, Error>;
-    /// Stops every process of the session and frees its resources.
-    async fn stop(&self);
+    /// Stops every process of the session and frees its resources. An
+    /// error means the stop could not be confirmed: the session may go on
+    /// until its timeout (the error says so; it is logged already).
+    async fn stop(&self) -> Result<(), Error>;
 }

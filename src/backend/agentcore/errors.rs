@@ -67,7 +67,7 @@ impl Op {
     }
 
     /// Runs user code (so it must never be sent twice).
-    fn runs_code(self) -> bool {
+    pub(super) fn runs_code(self) -> bool {
         matches!(
             self,
             Op::ExecuteCode | Op::ExecuteCommand | Op::StartCommand
@@ -162,8 +162,15 @@ where
                 session,
                 err.code().unwrap_or("UnknownError"),
                 err.message().unwrap_or(""),
+                true,
             )
         }
+        // The request could not be built: nothing was sent.
+        SdkError::ConstructionFailure(_) => Error::backend(format!(
+            "The request for {} could not be built ({}); nothing was sent. Check the AWS configuration (region, endpoint).",
+            op.what(),
+            chain(&e)
+        )),
         _ => {
             tracing::debug!(error = ?e, "AgentCore call failed");
             transport(op, &chain(&e))
@@ -191,7 +198,7 @@ pub fn stream_error<R: std::fmt::Debug + 'static>(
                 S::ValidationException(_) => "ValidationException",
                 _ => "UnknownError",
             };
-            let mut out = by_code(op, "", session, code, err.message().unwrap_or(""));
+            let mut out = by_code(op, "", session, code, err.message().unwrap_or(""), false);
             if op.runs_code()
                 && matches!(code, "ThrottlingException" | "InternalServerException")
                 && let Error::Backend(m) = &mut out
@@ -220,7 +227,16 @@ pub fn stream_error<R: std::fmt::Debug + 'static>(
     }
 }
 
-fn by_code(op: Op, interpreter: &str, session: &str, code: &str, msg: &str) -> Error {
+/// `retried`: the error answered the request itself, which [`retrying`]
+/// sent again where that was safe (not an error inside the response stream).
+fn by_code(
+    op: Op,
+    interpreter: &str,
+    session: &str,
+    code: &str,
+    msg: &str,
+    retried: bool,
+) -> Error {
     let msg = if msg.is_empty() {
         "no details".to_string()
     } else {
@@ -243,8 +259,12 @@ fn by_code(op: Op, interpreter: &str, session: &str, code: &str, msg: &str) -> E
             op.what(),
             op.action()
         )),
-        "ThrottlingException" => Error::backend(format!(
+        "ThrottlingException" if retried => Error::backend(format!(
             "AgentCore is throttling requests ({msg}); {} was tried {MAX_ATTEMPTS} times with backoff. Wait a few seconds and try again.",
+            op.what()
+        )),
+        "ThrottlingException" => Error::backend(format!(
+            "AgentCore is throttling requests ({msg}) during {}. Wait a few seconds and try again.",
             op.what()
         )),
         "ValidationException" => {
@@ -262,7 +282,7 @@ fn by_code(op: Op, interpreter: &str, session: &str, code: &str, msg: &str) -> E
             op.what()
         )),
         "InternalServerException" => Error::backend(format!(
-            "AgentCore had an internal error during {} ({msg}); it was retried {MAX_ATTEMPTS} times. Try again later.",
+            "AgentCore had an internal error during {} ({msg}). Try again later.",
             op.what()
         )),
         other => Error::backend(format!(

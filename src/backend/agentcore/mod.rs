@@ -48,6 +48,11 @@ use errors::{Op, retrying};
 const MAX_LIST_ENTRIES: usize = 1000;
 /// How long stopping a session may take before we give up on it.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most payload one answer of the service may carry (its request limit is
+/// 100 MB; output and files beyond this are refused, not held).
+const MAX_ANSWER_BYTES: usize = 128 << 20;
+/// How long a recursive listing may keep calling listFiles.
+const LIST_BUDGET: Duration = Duration::from_secs(60);
 /// Longest wait for one non-executing service call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -264,9 +269,25 @@ impl AgentCoreSession {
         .await
         .map_err(|e| errors::to_error(op, &self.interpreter, &self.id, e))?;
         let mut results = Vec::new();
+        let mut held = 0usize;
         loop {
             match out.stream.recv().await {
-                Ok(Some(CodeInterpreterStreamOutput::Result(r))) => results.push(r),
+                Ok(Some(CodeInterpreterStreamOutput::Result(r))) => {
+                    held += results::payload_bytes(&r);
+                    if held > MAX_ANSWER_BYTES {
+                        return Err(Error::Limit(format!(
+                            "AgentCore's answer to {} passed {} MiB, more than this server holds for one call{}",
+                            op.what(),
+                            MAX_ANSWER_BYTES >> 20,
+                            if op.runs_code() {
+                                ". The code ran: have it write large output to a file, then read the file in parts"
+                            } else {
+                                "; ask for less at a time (fewer or smaller files)"
+                            }
+                        )));
+                    }
+                    results.push(r);
+                }
                 Ok(Some(other)) => tracing::debug!(?other, "ignoring an unknown stream event"),
                 Ok(None) => break,
                 Err(e) => return Err(errors::stream_error(op, &self.id, e)),
@@ -602,7 +623,7 @@ impl Session for AgentCoreSession {
         let results = self.invoke_quick(Op::ReadFiles, args, true).await?;
         let r = results::Gathered::from(&results[..]);
         if !r.is_error {
-            return Ok(results::match_files(&paths, &r.files));
+            return Ok(results::match_files(&paths, r.files));
         }
         if paths.len() == 1 {
             return Ok(vec![ReadFile {
@@ -627,7 +648,15 @@ impl Session for AgentCoreSession {
         let mut entries = Vec::new();
         let mut todo = vec![root];
         let mut truncated = false;
+        // A deep tree is one listFiles call per directory: past the budget
+        // the walk stops and says the listing is incomplete.
+        let started = Instant::now();
+        let mut first = true;
         while let Some(dir) = todo.pop() {
+            if !std::mem::take(&mut first) && started.elapsed() >= LIST_BUDGET {
+                truncated = true;
+                break;
+            }
             let args = ToolArguments::builder().directory_path(&dir).build();
             let results = self.invoke_quick(Op::ListFiles, args, true).await?;
             let r = results::Gathered::from(&results[..]);
@@ -677,9 +706,9 @@ impl Session for AgentCoreSession {
         Ok(paths)
     }
 
-    async fn stop(&self) {
+    async fn stop(&self) -> Result<(), Error> {
         if self.stopped.swap(true, Ordering::SeqCst) {
-            return;
+            return Ok(());
         }
         // Stopping is idempotent with one token: retried when throttled (a
         // shutdown stops every session at once) or when the answer is lost.
@@ -692,21 +721,25 @@ impl Session for AgentCoreSession {
                 .client_token(&token)
                 .send()
         });
-        match tokio::time::timeout(STOP_TIMEOUT, stop).await {
-            Ok(Ok(_)) => tracing::info!(session = %self.id, "AgentCore session stopped"),
-            Ok(Err(e)) => {
-                let e = errors::to_error(Op::Stop, &self.interpreter, &self.id, e);
-                if matches!(e, Error::SessionGone(_)) {
-                    tracing::info!(session = %self.id, "AgentCore session had already ended");
-                } else {
-                    tracing::warn!(session = %self.id, error = %e, "stopping the AgentCore session failed; it ends at its session timeout");
-                }
+        let failed = match tokio::time::timeout(STOP_TIMEOUT, stop).await {
+            Ok(Ok(_)) => {
+                tracing::info!(session = %self.id, "AgentCore session stopped");
+                return Ok(());
             }
-            Err(_) => tracing::warn!(
-                session = %self.id,
-                "stopping the AgentCore session timed out; it ends at its session timeout"
-            ),
-        }
+            Ok(Err(e)) => match errors::to_error(Op::Stop, &self.interpreter, &self.id, e) {
+                Error::SessionGone(_) => {
+                    tracing::info!(session = %self.id, "AgentCore session had already ended");
+                    return Ok(());
+                }
+                e => e.tool_message(),
+            },
+            Err(_) => format!("no answer within {} s", STOP_TIMEOUT.as_secs()),
+        };
+        tracing::warn!(session = %self.id, error = %failed, "stopping the AgentCore session failed; it ends at its session timeout");
+        Err(Error::backend(format!(
+            "stopping AgentCore session {} failed ({failed}); it ends at its session timeout",
+            self.id
+        )))
     }
 }
 

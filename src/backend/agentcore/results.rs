@@ -171,36 +171,90 @@ pub fn exec_error(g: &Gathered) -> ExecError {
     }
 }
 
-/// Pairs the files the service returned with the paths asked for.
-pub fn match_files(paths: &[String], files: &[(String, Vec<u8>)]) -> Vec<ReadFile> {
+/// Bytes of payload a result event carries (text, data, resources and the
+/// structured output), to bound what one answer may hold in memory.
+pub fn payload_bytes(r: &CodeInterpreterResult) -> usize {
+    let blocks: usize = r
+        .content()
+        .iter()
+        .map(|b| {
+            b.text().map_or(0, str::len)
+                + b.data().map_or(0, |d| d.as_ref().len())
+                + b.resource().map_or(0, |res| {
+                    res.text().map_or(0, str::len) + res.blob().map_or(0, |d| d.as_ref().len())
+                })
+        })
+        .sum();
+    let structured = r.structured_content().map_or(0, |s| {
+        s.stdout().map_or(0, str::len) + s.stderr().map_or(0, str::len)
+    });
+    blocks + structured
+}
+
+/// `./a//b/./c` → `a/b/c`: the spelling differences that do not change
+/// which file a path names.
+fn clean_path(p: &str) -> String {
+    let absolute = p.starts_with('/');
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// Pairs the files the service returned with the paths asked for: exact
+/// paths first; then the unused file that ends with the path and has the
+/// fewest extra components (the service may answer with absolute paths;
+/// the file at the path's own position wins a tie); last, when the counts
+/// agree, the file at the same position.
+pub fn match_files(paths: &[String], files: Vec<(String, Vec<u8>)>) -> Vec<ReadFile> {
+    let want: Vec<String> = paths.iter().map(|p| clean_path(p)).collect();
+    let have: Vec<String> = files.iter().map(|(p, _)| clean_path(p)).collect();
+    let ends_with = |j: usize, w: &str| have[j] == w || have[j].ends_with(&format!("/{w}"));
+    let mut pick: Vec<Option<usize>> = vec![None; paths.len()];
     let mut used = vec![false; files.len()];
+    for (i, w) in want.iter().enumerate() {
+        if let Some(j) = (0..have.len()).find(|&j| !used[j] && have[j] == *w) {
+            (used[j], pick[i]) = (true, Some(j));
+        }
+    }
+    // The most specific paths choose first, so `sub/b.txt` is placed
+    // before `b.txt` could take it.
+    let mut order: Vec<usize> = (0..want.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(want[i].matches('/').count()));
+    for i in order {
+        if pick[i].is_some() {
+            continue;
+        }
+        let w = &want[i];
+        let found = (0..have.len())
+            .filter(|&j| !used[j] && ends_with(j, w))
+            .min_by_key(|&j| (have[j].matches('/').count(), j != i));
+        if let Some(j) = found {
+            (used[j], pick[i]) = (true, Some(j));
+        }
+    }
+    if files.len() == paths.len() {
+        for i in 0..paths.len() {
+            if pick[i].is_none() && !used[i] {
+                (used[i], pick[i]) = (true, Some(i));
+            }
+        }
+    }
+    let mut bytes: Vec<Option<Vec<u8>>> = files.into_iter().map(|(_, b)| Some(b)).collect();
     paths
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let want = p.trim_start_matches("./");
-            let found = files
-                .iter()
-                .enumerate()
-                .find(|(j, (path, _))| {
-                    !used[*j] && (path == want || path.ends_with(&format!("/{want}")))
-                })
-                .map(|(j, _)| j)
-                // Same count and order, but paths the service spells its way.
-                .or_else(|| (files.len() == paths.len() && !used[i]).then_some(i));
-            match found {
-                Some(j) => {
-                    used[j] = true;
-                    ReadFile {
-                        path: p.clone(),
-                        result: Ok(files[j].1.clone()),
-                    }
-                }
-                None => ReadFile {
-                    path: p.clone(),
-                    result: Err("AgentCore returned no content for this file".into()),
-                },
-            }
+        .zip(pick)
+        .map(|(p, j)| ReadFile {
+            path: p.clone(),
+            result: j
+                .and_then(|j| bytes[j].take())
+                .ok_or_else(|| "AgentCore returned no content for this file".to_string()),
         })
         .collect()
 }
@@ -285,9 +339,70 @@ mod tests {
             ("/opt/work/b.bin".to_string(), vec![2]),
             ("/opt/work/a.txt".to_string(), vec![1]),
         ];
-        let out = match_files(&["a.txt".into(), "b.bin".into(), "c".into()], &files);
+        let out = match_files(&["a.txt".into(), "b.bin".into(), "c".into()], files);
         assert_eq!(out[0].result, Ok(vec![1]));
         assert_eq!(out[1].result, Ok(vec![2]));
         assert!(out[2].result.is_err());
+    }
+
+    #[test]
+    fn payload_bytes_counts_every_carrier_of_data() {
+        use aws_sdk_bedrockagentcore::types::{
+            CodeInterpreterResult, ContentBlock, ResourceContent, ToolResultStructuredContent,
+        };
+        let blob = aws_smithy_types::Blob::new(vec![0u8; 1000]);
+        let r = CodeInterpreterResult::builder()
+            .content(
+                ContentBlock::builder()
+                    .r#type(ContentBlockType::Text)
+                    .text("x".repeat(10))
+                    .build()
+                    .unwrap(),
+            )
+            .content(
+                ContentBlock::builder()
+                    .r#type(ContentBlockType::Image)
+                    .data(blob.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .content(
+                ContentBlock::builder()
+                    .r#type(ContentBlockType::EmbeddedResource)
+                    .resource(
+                        ResourceContent::builder()
+                            .r#type(ResourceContentType::Blob)
+                            .blob(blob)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .structured_content(
+                ToolResultStructuredContent::builder()
+                    .stdout("y".repeat(100))
+                    .stderr("z".repeat(5))
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(payload_bytes(&r), 10 + 1000 + 1000 + 100 + 5);
+    }
+
+    #[test]
+    fn a_deeper_file_with_the_same_name_is_not_taken_for_a_shallower_one() {
+        // Answered in another order, with absolute paths: b.txt must not get
+        // sub/b.txt because that one also ends with /b.txt.
+        let files = vec![
+            ("/opt/work/sub/b.txt".to_string(), vec![2]),
+            ("/opt/work/b.txt".to_string(), vec![1]),
+        ];
+        let out = match_files(&["b.txt".into(), "sub/b.txt".into()], files);
+        assert_eq!(out[0].result, Ok(vec![1]));
+        assert_eq!(out[1].result, Ok(vec![2]));
+        let files = vec![("a/b.txt".to_string(), vec![3])];
+        let out = match_files(&["./a//b.txt".into()], files);
+        assert_eq!(out[0].result, Ok(vec![3]), "spelling does not matter");
     }
 }

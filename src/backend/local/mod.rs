@@ -756,9 +756,9 @@ Follow it with get_task or end it with stop_task, or run this in another session
         Ok(removed)
     }
 
-    async fn stop(&self) {
+    async fn stop(&self) -> Result<(), Error> {
         if self.stopped.swap(true, Ordering::AcqRel) {
-            return;
+            return Ok(());
         }
         // Kill first: a running call holds its interpreter's lock, and it
         // returns as soon as the interpreter is gone.
@@ -782,6 +782,7 @@ Follow it with get_task or end it with stop_task, or run this in another session
         let dir = self.dir.clone();
         let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
         tracing::info!(session = %self.id, "local session stopped");
+        Ok(())
     }
 }
 
