@@ -459,16 +459,21 @@ fn command_exit(o: &ExecOutcome) -> i32 {
         .unwrap_or(-1)
 }
 
-fn command_value(o: &ExecOutcome) -> Value {
-    let stdout = o.stdout.text.clone();
+/// A command's stderr as the service reports it (a signal and the notes
+/// appended) and its exit code.
+fn command_stderr_and_exit(o: &ExecOutcome) -> (String, i32) {
     let mut stderr = o.stderr.text.clone();
     if let Some(sig) = &o.signal {
         push_line(&mut stderr, &format!("(killed by {sig})"));
     }
     push_notes(&mut stderr, o);
-    let exit = command_exit(o);
+    (stderr, command_exit(o))
+}
+
+fn command_value(o: &ExecOutcome) -> Value {
+    let (stderr, exit) = command_stderr_and_exit(o);
     exec_value(
-        stdout,
+        o.stdout.text.clone(),
         stderr,
         exit,
         exit != 0 || o.limit.is_some(),
@@ -712,12 +717,7 @@ impl Task {
             let stopped = t.stop_requested.load(Ordering::Acquire);
             let end = match r {
                 Ok(o) => {
-                    let exit = command_exit(&o);
-                    let mut stderr = o.stderr.text.clone();
-                    if let Some(sig) = &o.signal {
-                        push_line(&mut stderr, &format!("(killed by {sig})"));
-                    }
-                    push_notes(&mut stderr, &o);
+                    let (stderr, exit) = command_stderr_and_exit(&o);
                     TaskEnd {
                         status: if stopped {
                             "canceled"

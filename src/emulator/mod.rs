@@ -90,6 +90,8 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     let faults = Faults::parse(&args.faults).map_err(anyhow::Error::msg)?;
     let mut cfg = args.local.local_config(OUTPUT_LIMIT);
     cfg.max_read_bytes = MAX_READ;
+    // One answer carries at most the service's payload size.
+    cfg.max_read_total = MAX_BODY as u64;
     cfg.max_list_entries = 10_000;
     let local = LocalBackend::new(cfg)?;
     local.prewarm();
@@ -130,7 +132,10 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     });
     tokio::spawn(emu.clone().reap_forever(shutdown.clone()));
 
-    let app = router(emu.clone());
+    let mut app = router(emu.clone());
+    if addr.ip().is_loopback() {
+        app = app.layer(axum::middleware::from_fn(loopback_host_only));
+    }
     // Small frames go out at once: without TCP_NODELAY, Nagle and the
     // client's delayed ACK add about 40 ms to every streamed answer.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -178,6 +183,40 @@ fn router(emu: Arc<Emulator>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(add_request_id))
         .with_state(emu)
+}
+
+/// On a loopback listener, answers only requests addressed to a loopback
+/// host: a web page that points a name it controls at 127.0.0.1 (DNS
+/// rebinding) could otherwise drive the emulator from a browser.
+async fn loopback_host_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if is_loopback_host(host) {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "Host {host:?} is not a loopback address: the emulator answers only requests addressed to 127.0.0.1, ::1 or localhost"
+            ),
+        )
+        .into_response()
+    }
+}
+
+/// `127.0.0.1:8900`, `[::1]:8900`, `localhost` and the like.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn add_request_id(mut r: Response) -> Response {

@@ -16,8 +16,6 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Validation,
-    // Not raised by the emulator, but part of the service's error set.
-    #[allow(dead_code)]
     AccessDenied,
     ResourceNotFound,
     #[allow(dead_code)]
@@ -312,10 +310,8 @@ pub fn task_id() -> String {
     request_id()
 }
 
-/// `CodeInterpreterSessionId`: `[0-9a-zA-Z]{1,40}`.
-pub fn valid_session_id(s: &str) -> bool {
-    (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
+/// `CodeInterpreterSessionId`: the same rule the backend checks ids with.
+pub use crate::backend::agentcore::valid_session_id;
 
 /// Code interpreter identifiers: `aws.codeinterpreter.v1`, a custom
 /// interpreter's id, or an ARN.

@@ -184,3 +184,39 @@ fn a_bad_fault_spec_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown fault"), "{stderr}");
 }
+
+/// One raw HTTP/1.1 request with the given Host header; the response text.
+fn raw_get(url: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        tcp,
+        "GET /code-interpreters/aws.codeinterpreter.v1/sessions/get?sessionId=X HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = tcp.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn requests_addressed_to_another_host_are_refused() {
+    // A page that rebinds its own name to 127.0.0.1 sends its name as Host.
+    let emu = BotoEmulator::start(&[]);
+    let refused = raw_get(&emu.url, "attacker.example:80");
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("AccessDeniedException"), "{refused}");
+    for host in [
+        emu.url.trim_start_matches("http://").to_string(),
+        "localhost".to_string(),
+    ] {
+        let answered = raw_get(&emu.url, &host);
+        assert!(
+            answered.contains("ResourceNotFoundException")
+                || answered.contains("ValidationException"),
+            "a loopback Host reaches the API ({host}): {answered}"
+        );
+    }
+}
