@@ -22,6 +22,18 @@ fn sdk(e: &Emulator) -> ac::Client {
     ac::Client::from_conf(conf)
 }
 
+/// A session started outside the server, as a caller who keeps it would.
+async fn callers_session(c: &ac::Client) -> String {
+    c.start_code_interpreter_session()
+        .code_interpreter_identifier(CI)
+        .name("caller")
+        .send()
+        .await
+        .unwrap()
+        .session_id()
+        .to_string()
+}
+
 async fn ready_sessions(c: &ac::Client) -> Vec<String> {
     let out = c
         .list_code_interpreter_sessions()
@@ -106,15 +118,7 @@ async fn sessions_started_by_the_server_are_stopped_when_the_client_leaves() {
     let e = s.emulator.as_ref().unwrap();
     let c = sdk(e);
     // A session started outside the server, adopted by passing its id.
-    let theirs = c
-        .start_code_interpreter_session()
-        .code_interpreter_identifier(CI)
-        .name("caller")
-        .send()
-        .await
-        .unwrap()
-        .session_id()
-        .to_string();
+    let theirs = callers_session(&c).await;
     let r = s
         .ok(
             "execute_code",
@@ -278,15 +282,7 @@ async fn a_background_task_past_its_timeout_is_stopped_and_says_so() {
 async fn an_adopted_session_let_go_when_idle_is_adopted_again() {
     let s = Server::start_on(Backend::AgentCore, &["--idle-timeout", "1"], &[], &[]).await;
     let c = sdk(s.emulator.as_ref().unwrap());
-    let theirs = c
-        .start_code_interpreter_session()
-        .code_interpreter_identifier(CI)
-        .name("caller")
-        .send()
-        .await
-        .unwrap()
-        .session_id()
-        .to_string();
+    let theirs = callers_session(&c).await;
     s.ok(
         "execute_code",
         json!({"session_id": theirs, "code": "v = 'theirs'"}),

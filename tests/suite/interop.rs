@@ -6,15 +6,16 @@ use std::process::Command;
 
 use super::harness::*;
 
-#[test]
-fn official_python_sdk_calls_every_tool() {
+/// Runs `tests/interop/<script>` with the SDK's Python against the release
+/// binary; it must exit 0 and print `done`.
+fn run_sdk_script(script: &str, done: &str) {
     let Ok(py) = std::env::var("MCP_SDK_PYTHON") else {
         return skip("MCP_SDK_PYTHON (a Python with the `mcp` package) is not set");
     };
     let root = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/py_sdk_check.py");
+    let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(py)
-        .arg(script)
+        .arg(path)
         .arg(release_bin())
         .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
         .env("CODE_INTERPRETER_PYTHON", test_python())
@@ -23,42 +24,22 @@ fn official_python_sdk_calls_every_tool() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}\n{stderr}");
-    assert!(
-        out.status.success(),
-        "python SDK check failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("all tools ok"), "{stdout}");
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(done), "{stdout}");
+}
+
+#[test]
+fn official_python_sdk_calls_every_tool() {
+    run_sdk_script("py_sdk_check.py", "all tools ok");
 }
 
 /// Long work through the same independent client: progress callbacks
 /// during a 10 s command, cancellation (state kept, processes gone),
 /// background tasks paged with get_task, stop_task, and the foreground
-/// budget (tests/interop/py_sdk_long_work.py).
+/// budget.
 #[test]
 fn official_python_sdk_follows_long_work() {
-    let Ok(py) = std::env::var("MCP_SDK_PYTHON") else {
-        return skip("MCP_SDK_PYTHON (a Python with the `mcp` package) is not set");
-    };
-    let root = tempfile::tempdir().unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/py_sdk_long_work.py"
-    );
-    let out = Command::new(py)
-        .arg(script)
-        .arg(release_bin())
-        .env("CODE_INTERPRETER_WORKDIR_ROOT", root.path())
-        .env("CODE_INTERPRETER_PYTHON", test_python())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stdout}\n{stderr}");
-    assert!(
-        out.status.success(),
-        "python SDK long-work check failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("long work ok"), "{stdout}");
+    run_sdk_script("py_sdk_long_work.py", "long work ok");
 }
 
 /// The interpreter drivers' own protocol check (tests/drivers/driver_check.py),
