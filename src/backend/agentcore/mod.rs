@@ -509,7 +509,8 @@ impl Session for AgentCoreSession {
             ));
         };
         tracing::debug!(session = %self.id, task = %task_id, "AgentCore task started");
-        let deadline = started.checked_add(ctl.timeout);
+        // Durations are capped at 30 days (the flags), so this cannot overflow.
+        let deadline = started + ctl.timeout;
         let mut seen = 0usize;
         let mut pause = Duration::from_millis(100);
         let mut state = first;
@@ -529,16 +530,10 @@ impl Session for AgentCoreSession {
             if state.finished() || cut.is_some() {
                 break;
             }
-            let until_deadline = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = ctl.cancel.cancelled() => cut = Some(Cut::Cancelled),
-                _ = until_deadline => cut = Some(Cut::Timeout(ctl.timeout)),
+                _ = tokio::time::sleep_until(deadline.into()) => cut = Some(Cut::Timeout(ctl.timeout)),
             }
             if cut.is_some() {
                 self.stop_task(&task_id).await;
